@@ -44,7 +44,7 @@ def _float(lo: float, hi: float | None = None) -> Callable[[str], float]:
             value = float(raw.strip())
         except ValueError:
             raise ConfigError(f"expected a number, got {raw!r}") from None
-        if not value == value or value < lo or (hi is not None and value > hi):
+        if value != value or value < lo or (hi is not None and value > hi):
             bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
             raise ConfigError(f"must be {bound}, got {raw.strip()}")
         return value
@@ -321,7 +321,8 @@ class Settings:
         """Cross-field rules."""
         if self.spin_min > self.spin_max:
             raise ConfigError(
-                f"CRUNCH_SPIN_MIN ({self.spin_min}) is larger than CRUNCH_SPIN_MAX ({self.spin_max})"
+                f"CRUNCH_SPIN_MIN ({self.spin_min}) is larger than "
+                f"CRUNCH_SPIN_MAX ({self.spin_max})"
             )
         if self.spin_max > self.spin_limit:
             raise ConfigError(

@@ -1,0 +1,498 @@
+"""Render the HAProxy configuration that balances crunch instances by busyness.
+
+The seed's last proxy marks a target busy while it works and holds every request in a
+queue until some target is free. HAProxy does exactly that when each server line says
+how many requests the instance can run at once:
+
+- ``maxconn`` per server = the instance's workers (+ ``queue_slack``): a server with
+  that many requests in flight is *busy* and gets nothing more;
+- ``balance leastconn``: a new request goes to the instance with the fewest in flight;
+- when every instance is busy the request waits in the backend's queue (in HAProxy, not
+  piled onto one instance) and goes to the first instance that answers;
+- ``timeout queue`` bounds that wait; past it the client gets 503 with ``Retry-After`` and
+  the same JSON error body the app answers (``{"error": "overloaded", ...}``).
+
+``queue_slack`` > 0 lets each instance hold that many requests in its own queue, so
+a freed worker never idles for the balancer's round trip; it costs busy-awareness: a
+request in an instance's queue can no longer move to another instance that frees first.
+
+Routes (the seed's proxy): ``/hello`` to the instances serving hello, ``/world`` to those
+serving world, everything else (``/``, ``/work``, ``/batch``, ``/tasks``, ...) to the
+instances serving ``web``. ``maxconn`` is counted per backend: an instance listed in two
+backends (say hello and web) may run up to twice its workers at once, the surplus then
+waiting in the instance's own queue. Give each instance one route group when strict
+busy-awareness matters (the benchmark does).
+
+``render`` is a pure function from (instances, settings) to the configuration text;
+``main`` is the command line (``crunch haproxy-config``, ``python -m app.balancer.haproxy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+ROUTE_GROUPS: Final = ("hello", "world", "web")
+"""What the balancer routes to an instance: the seed's two microservices (the app's
+``CRUNCH_SERVICES``), and ``web``: every route that is not one of them."""
+
+APP_SERVICES: Final = ("hello", "world")
+MODES: Final = ("busy", "roundrobin")
+Mode = Literal["busy", "roundrobin"]
+ENV_PREFIX: Final = "CRUNCH_LB_"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
+_HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+class BalancerConfigError(ValueError):
+    """A balancer setting or instance description is wrong; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One crunch instance behind the balancer: where it listens and what it can run."""
+
+    name: str
+    host: str
+    port: int
+    workers: int
+    services: tuple[str, ...] = ROUTE_GROUPS
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise BalancerConfigError(f"instance name {self.name!r}: use letters, digits, _.-")
+        if not _HOST.fullmatch(self.host):
+            raise BalancerConfigError(f"instance {self.name}: not a host: {self.host!r}")
+        if not 1 <= self.port <= 65535:
+            raise BalancerConfigError(f"instance {self.name}: port {self.port} out of range")
+        if not 1 <= self.workers <= 512:
+            raise BalancerConfigError(f"instance {self.name}: workers must be 1..512")
+        unknown = [s for s in self.services if s not in ROUTE_GROUPS]
+        if unknown:
+            raise BalancerConfigError(
+                f"instance {self.name}: unknown service {unknown[0]!r} "
+                f"(known: {', '.join(ROUTE_GROUPS)})"
+            )
+        if not self.services:
+            raise BalancerConfigError(f"instance {self.name}: serves nothing")
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def app_services(self) -> str:
+        """The instance's ``CRUNCH_SERVICES`` value."""
+        return ",".join(s for s in APP_SERVICES if s in self.services) or "none"
+
+
+@dataclass(frozen=True)
+class BalancerSettings:
+    """How HAProxy listens, balances and queues. Durations in seconds."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    mode: Mode = "busy"
+    queue_slack: int = 0
+    task_timeout: float = 30.0
+    queue_timeout: float | None = None
+    queue_limit: int = 0
+    retry_after: int = 1
+    check_interval: float = 1.0
+    max_clients: int = 2000
+    stats_port: int | None = None
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise BalancerConfigError(f"mode must be one of {', '.join(MODES)}: {self.mode!r}")
+        if not _HOST.fullmatch(self.host):
+            raise BalancerConfigError(f"not a host: {self.host!r}")
+        for name in ("port", "stats_port"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 65535:
+                raise BalancerConfigError(f"{name} {value} out of range")
+        if self.queue_slack < 0 or self.queue_limit < 0:
+            raise BalancerConfigError("queue_slack and queue_limit must be >= 0")
+        if self.task_timeout <= 0 or (self.queue_timeout is not None and self.queue_timeout <= 0):
+            raise BalancerConfigError("task_timeout and queue_timeout must be > 0")
+        if self.retry_after < 1 or self.check_interval <= 0 or self.max_clients < 1:
+            raise BalancerConfigError("retry_after, check_interval, max_clients must be positive")
+
+    @property
+    def queue_wait(self) -> float:
+        """Longest a request waits in the balancer for a free instance (``timeout queue``).
+
+        Default: the task timeout. A request that waited a whole task budget for a worker
+        is better answered 503 now: the client may retry elsewhere or later.
+        """
+        return self.task_timeout if self.queue_timeout is None else self.queue_timeout
+
+    def maxconn(self, instance: Instance) -> int | None:
+        """Requests an instance may have in flight (None: unlimited, round-robin mode)."""
+        return instance.workers + self.queue_slack if self.mode == "busy" else None
+
+
+def _duration(seconds: float) -> str:
+    ms = max(1, math.ceil(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def _string(payload: Mapping[str, str]) -> str:
+    text = json.dumps(payload, separators=(", ", ": "))
+    if "'" in text:  # pragma: no cover - the details below are fixed text
+        raise BalancerConfigError("a JSON body for HAProxy may not contain a single quote")
+    return f"'{text}'"
+
+
+def overloaded_body(settings: BalancerSettings) -> str:
+    """The JSON HAProxy answers with its own 503 (queue timeout, no instance up)."""
+    return _string(
+        {
+            "error": "overloaded",
+            "detail": (
+                "every instance stayed busy (or none is ready) for the balancer queue "
+                f"timeout of {_duration(settings.queue_wait)}; retry later"
+            ),
+        }
+    )
+
+
+def _queue_full_body(settings: BalancerSettings) -> str:
+    return _string(
+        {
+            "error": "overloaded",
+            "detail": f"the balancer queue holds {settings.queue_limit} requests; retry later",
+        }
+    )
+
+
+def backends(instances: Sequence[Instance]) -> dict[str, list[Instance]]:
+    """Route group → the instances serving it (only groups someone serves)."""
+    groups = {group: [i for i in instances if group in i.services] for group in ROUTE_GROUPS}
+    return {group: members for group, members in groups.items() if members}
+
+
+def render(instances: Sequence[Instance], settings: BalancerSettings | None = None) -> str:
+    """The complete HAProxy configuration for these instances. Pure: no I/O."""
+    settings = settings or BalancerSettings()
+    if not instances:
+        raise BalancerConfigError("no instances to balance")
+    names = [i.name for i in instances]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise BalancerConfigError(f"instance name {duplicate!r} used twice")
+    groups = backends(instances)
+    if "web" not in groups:
+        raise BalancerConfigError("no instance serves web (/, /work, ...): add 'web' to one")
+
+    queue = settings.queue_wait
+    server_timeout = settings.task_timeout + 5  # the app answers 504 at its task timeout
+    client_timeout = queue + server_timeout + 5
+    retry = str(settings.retry_after)
+    busy = settings.mode == "busy"
+    out: list[str] = []
+    add = out.append
+
+    add("# Generated by `crunch haproxy-config` (app/balancer/haproxy.py): do not edit,")
+    add("# regenerate from the instances' settings. Instances (name address workers services):")
+    for i in instances:
+        add(f"#   {i.name} {i.address} workers={i.workers} services={'+'.join(i.services)}")
+    mode_line = (
+        f"busy-aware: leastconn, maxconn = workers + {settings.queue_slack}"
+        if busy
+        else "round-robin, no maxconn (every request goes to the next instance, busy or not)"
+    )
+    add(f"# Mode: {mode_line}; timeout queue {_duration(queue)}.")
+    add("")
+    add("global")
+    add(f"    maxconn {settings.max_clients}")
+    if settings.access_log:
+        add("    log stderr format raw local0 info")
+    add("")
+    add("defaults")
+    add("    mode http")
+    if settings.access_log:
+        add("    log global")
+        add("    option httplog")
+    add("    timeout connect 2s")
+    add(f"    timeout client {_duration(client_timeout)}")
+    add(f"    timeout server {_duration(server_timeout)}")
+    add(f"    timeout queue {_duration(queue)}")
+    add("    timeout http-request 10s")
+    add("    timeout http-keep-alive 10s")
+    add("    timeout check 2s")
+    add("    # An instance that refuses the connection or answers 503 (its queue is full, or it")
+    add("    # drains) never started the task: try another one.")
+    add("    option redispatch")
+    add("    retries 2")
+    add("    retry-on conn-failure 503")
+    add("    # HAProxy's own 503 (queue timeout, no instance ready) speaks the app's error JSON.")
+    add(
+        "    http-error status 503 content-type application/json "
+        f"string {overloaded_body(settings)} hdr Retry-After {retry}"
+    )
+    add("")
+    add("frontend crunch")
+    add(f"    bind {settings.host}:{settings.port}")
+    add(f"    maxconn {settings.max_clients}")
+    for group in APP_SERVICES:
+        if group in groups:
+            add(f"    acl route_{group} path /{group} or path_beg /{group}/")
+            add(f"    use_backend {group} if route_{group}")
+    add("    default_backend web")
+    add("    # Every 503 tells the client when to come back, whoever produced it.")
+    add(
+        f"    http-after-response set-header Retry-After {retry} "
+        "if { status 503 } !{ res.hdr(retry-after) -m found }"
+    )
+    for group, members in groups.items():
+        add("")
+        add(f"backend {group}")
+        add(f"    balance {'leastconn' if busy else 'roundrobin'}")
+        add("    option httpchk")
+        add("    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost")
+        add("    http-check expect status 200")
+        if settings.queue_limit:
+            add(
+                "    http-request return status 503 content-type application/json "
+                f"string {_queue_full_body(settings)} hdr Retry-After {retry} "
+                f"if {{ queue() ge {settings.queue_limit} }}"
+            )
+        add("    http-response set-header X-Crunch-Instance %[srv_name]")
+        inter = _duration(settings.check_interval)
+        add(f"    default-server check inter {inter} fastinter {inter} fall 2 rise 1")
+        for i in members:
+            limit = settings.maxconn(i)
+            add(f"    server {i.name} {i.address}" + (f" maxconn {limit}" if limit else ""))
+    if settings.stats_port is not None:
+        add("")
+        add("listen stats")
+        add(f"    bind {settings.host}:{settings.stats_port}")
+        add("    http-request use-service prometheus-exporter if { path /metrics }")
+        add("    stats enable")
+        add("    stats uri /")
+        add("    stats refresh 2s")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The local cluster's layout, shared by `make cluster` and the command line below.
+
+LAYOUTS: Final = ("seed", "all")
+
+
+def local_instances(
+    count: int = 2,
+    *,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    base_port: int = 8082,
+    layout: str = "seed",
+) -> list[Instance]:
+    """The seed's cluster: ``seed`` alternates hello and world instances (8082 hello, 8083
+    world), every one also serving web; ``all`` makes every instance serve everything."""
+    if layout not in LAYOUTS:
+        raise BalancerConfigError(f"layout must be one of {', '.join(LAYOUTS)}: {layout!r}")
+    if not 1 <= count <= 64:
+        raise BalancerConfigError(f"instances must be 1..64, got {count}")
+    if count == 1 or layout == "all":
+        return [
+            Instance(f"crunch-{n + 1}", host, base_port + n, workers, ROUTE_GROUPS)
+            for n in range(count)
+        ]
+    out = []
+    for n in range(count):
+        service = APP_SERVICES[n % 2]
+        name = f"{service}-{n // 2 + 1}"
+        out.append(Instance(name, host, base_port + n, workers, (service, "web")))
+    return out
+
+
+def default_workers(count: int, environ: Mapping[str, str] | None = None) -> int:
+    """Workers per instance: ``CRUNCH_WORKERS`` when set, else the CPUs split evenly."""
+    env = os.environ if environ is None else environ
+    from app.config import Settings  # the pods' own parsing and validation
+
+    settings = Settings.load(env)
+    if env.get("CRUNCH_WORKERS"):
+        return settings.workers
+    return max(1, settings.workers // max(1, count))
+
+
+def parse_instance(spec: str) -> Instance:
+    """``NAME=HOST:PORT/WORKERS[/SERVICES]``, SERVICES ``+``-joined or ``all``.
+
+    Example: ``hello-1=127.0.0.1:8082/2/hello+web``.
+    """
+    match = re.fullmatch(r"([^=]+)=(.+):(\d+)/(\d+)(?:/([a-z+]+))?", spec.strip())
+    if not match:
+        raise BalancerConfigError(f"instance {spec!r}: expected NAME=HOST:PORT/WORKERS[/SERVICES]")
+    name, host, port, workers, services = match.groups()
+    groups = ROUTE_GROUPS if services in (None, "all") else tuple(services.split("+"))
+    return Instance(name, host, int(port), int(workers), groups)
+
+
+def instances_from_json(data: Any) -> list[Instance]:
+    """A JSON list of ``{"name", "host", "port", "workers", "services"}`` objects."""
+    if not isinstance(data, list):
+        raise BalancerConfigError("instances JSON must be a list of objects")
+    out = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise BalancerConfigError("instances JSON must be a list of objects")
+        try:
+            services = item.get("services", list(ROUTE_GROUPS))
+            out.append(
+                Instance(
+                    name=str(item["name"]),
+                    host=str(item.get("host", "127.0.0.1")),
+                    port=int(item["port"]),
+                    workers=int(item["workers"]),
+                    services=tuple(str(s) for s in services),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, BalancerConfigError):
+                raise
+            raise BalancerConfigError(f"instance {item!r}: {exc!r}") from None
+    return out
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name.upper(), default)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for BalancerSettings; each defaults to ``CRUNCH_LB_<NAME>`` when set."""
+    g = parser.add_argument_group("balancer (each flag defaults to CRUNCH_LB_<NAME>)")
+    g.add_argument("--host", default=_env("host", "127.0.0.1"), help="address HAProxy binds")
+    g.add_argument("--port", type=int, default=int(_env("port", "8081")), help="its port")
+    g.add_argument(
+        "--mode",
+        choices=MODES,
+        default=_env("mode", "busy"),
+        help="busy: leastconn + maxconn = workers (+ slack); roundrobin: no maxconn",
+    )
+    g.add_argument(
+        "--queue-slack",
+        type=int,
+        default=int(_env("queue_slack", "0")),
+        help="requests each instance may queue itself beyond its workers (default 0: strict)",
+    )
+    g.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=float(_env("queue_timeout", "0")) or None,
+        help="seconds a request may wait for a free instance (default: the task timeout)",
+    )
+    g.add_argument(
+        "--queue-limit",
+        type=int,
+        default=int(_env("queue_limit", "0")),
+        help="requests the balancer's queue may hold before answering 503 (0: bound by time)",
+    )
+    g.add_argument("--retry-after", type=int, default=int(_env("retry_after", "1")), help="seconds")
+    g.add_argument(
+        "--stats-port",
+        type=int,
+        default=int(_env("stats_port", "0")) or None,
+        help="serve HAProxy's stats page (/) and Prometheus metrics (/metrics) here",
+    )
+    g.add_argument(
+        "--access-log",
+        action="store_true",
+        default=_env("access_log", "false").lower() in ("1", "true", "yes", "on"),
+        help="log every request to stderr",
+    )
+
+
+def settings_from_args(args: argparse.Namespace, task_timeout: float) -> BalancerSettings:
+    return BalancerSettings(
+        host=args.host,
+        port=args.port,
+        mode=cast("Mode", args.mode),
+        queue_slack=args.queue_slack,
+        task_timeout=task_timeout,
+        queue_timeout=args.queue_timeout,
+        queue_limit=args.queue_limit,
+        retry_after=args.retry_after,
+        stats_port=args.stats_port,
+        access_log=args.access_log,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crunch haproxy-config",
+        description=(
+            "Print the HAProxy configuration for crunch instances. Without --instance or "
+            "--instances: the local cluster `make cluster` starts, sized from CRUNCH_* "
+            "(CRUNCH_WORKERS, CRUNCH_TASK_TIMEOUT) like the pods."
+        ),
+    )
+    parser.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT/WORKERS[/SERVICES]",
+        help="one instance (repeatable); SERVICES: hello, world, web joined by + (default all)",
+    )
+    parser.add_argument(
+        "--instances", metavar="FILE", help="JSON list of instances ('-' for stdin)"
+    )
+    parser.add_argument("--count", type=int, default=int(_env("instances", "2")))
+    parser.add_argument("--base-port", type=int, default=int(_env("base_port", "8082")))
+    parser.add_argument("--layout", choices=LAYOUTS, default=_env("layout", "seed"))
+    parser.add_argument("--workers", type=int, help="workers per instance of the local cluster")
+    parser.add_argument("--task-timeout", type=float, help="default: CRUNCH_TASK_TIMEOUT")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    add_settings_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except ValueError as exc:  # a CRUNCH_LB_* default that is not a number
+        print(f"crunch haproxy-config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from app.config import ConfigError, Settings
+
+        try:
+            app_settings = Settings.load()
+        except ConfigError as exc:
+            raise BalancerConfigError(str(exc)) from None
+        task_timeout = args.task_timeout or app_settings.task_timeout
+        if args.instances:
+            raw = sys.stdin.read() if args.instances == "-" else Path(args.instances).read_text()
+            instances = instances_from_json(json.loads(raw))
+        elif args.instance:
+            instances = [parse_instance(spec) for spec in args.instance]
+        else:
+            workers = args.workers or default_workers(args.count)
+            instances = local_instances(
+                args.count, workers=workers, base_port=args.base_port, layout=args.layout
+            )
+        text = render(instances, settings_from_args(args, task_timeout))
+    except (BalancerConfigError, OSError, json.JSONDecodeError) as exc:
+        print(f"crunch haproxy-config: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

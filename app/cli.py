@@ -1,0 +1,55 @@
+"""``crunch``: the command line. Flags mirror the ``CRUNCH_*`` settings one to one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from app import __version__
+from app.config import SETTINGS, ConfigError, Settings, settings_table
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crunch", description="Serve CPU-heavy Python work.")
+    parser.add_argument("--version", action="version", version=f"crunch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API (uvicorn)")
+    for setting in SETTINGS:
+        serve.add_argument(
+            f"--{setting.name.replace('_', '-')}",
+            dest=setting.name,
+            metavar=setting.name.upper(),
+            help=f"{setting.doc} [env CRUNCH_{setting.name.upper()}]",
+        )
+    commands.add_parser("settings", help="print every setting, its default and why (Markdown)")
+    balancer = commands.add_parser(
+        "haproxy-config", help="print an HAProxy config for local instances", add_help=False
+    )
+    balancer.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "settings":
+        print("| variable | default | what it is for |\n|---|---|---|")
+        for name, default, doc in settings_table():
+            print(f"| `{name}` | `{default}` | {doc} |")
+        return 0
+    if args.command == "haproxy-config":
+        from app.balancer.haproxy import main as haproxy_main
+
+        return haproxy_main(args.args)
+    overrides = {s.name: getattr(args, s.name) for s in SETTINGS}
+    # Like uvicorn's --app-dir: user task modules are found relative to where crunch runs.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        settings = Settings.load(overrides=overrides)
+        from app.server import serve
+
+        return serve(settings)
+    except ConfigError as exc:
+        print(f"crunch: configuration error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,89 @@
+"""Every error crunch answers: JSON ``{"error": code, "detail": text}`` with the right status."""
+
+from __future__ import annotations
+
+import math
+
+
+class CrunchError(Exception):
+    """An error with an HTTP status, a stable machine-readable code and a detail for people."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.code, "detail": self.detail}
+
+
+class BadRequest(CrunchError):
+    status, code = 400, "bad_request"
+
+
+class InvalidJSON(CrunchError):
+    status, code = 400, "invalid_json"
+
+
+class PayloadTooLarge(CrunchError):
+    status, code = 413, "payload_too_large"
+
+
+class NotFound(CrunchError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(CrunchError):
+    status, code = 405, "method_not_allowed"
+
+
+class UnknownTask(CrunchError):
+    status, code = 422, "unknown_task"
+
+
+class InvalidParams(CrunchError):
+    status, code = 422, "invalid_params"
+
+
+class Overloaded(CrunchError):
+    """The pool's queue is full: shed the request now rather than let latency grow."""
+
+    status, code = 503, "overloaded"
+
+
+class Draining(CrunchError):
+    """The process is shutting down; another pod should take the request."""
+
+    status, code = 503, "draining"
+
+
+class QueueTimeout(CrunchError):
+    """The task waited in the queue past its deadline without reaching a worker."""
+
+    status, code = 503, "queue_timeout"
+
+
+class TaskTimeout(CrunchError):
+    """The task ran past its deadline; its worker was killed and replaced."""
+
+    status, code = 504, "task_timeout"
+
+
+class WorkerCrashed(CrunchError):
+    """The worker process died while running this task; only this task fails."""
+
+    status, code = 500, "worker_crashed"
+
+
+class TaskFailed(CrunchError):
+    """The task raised an exception inside its worker; the worker lives on."""
+
+    status, code = 500, "task_failed"

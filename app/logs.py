@@ -1,0 +1,108 @@
+"""Structured logging: JSON lines in containers, text for people; access log off the hot path."""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = {k: v for k, v in vars(record).items() if k not in _RESERVED}
+        extra.pop("message", None)
+        extra.pop("asctime", None)
+        if extra:
+            line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        return line
+
+
+def configure(log_format: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
+    formatter_time = time.gmtime
+    logging.Formatter.converter = formatter_time
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # crunch writes its own
+
+
+class AccessLog:
+    """Requests append a tuple (cheap, thread-safe); a thread formats and writes them."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self._entries: collections.deque[tuple[str, str, str, int, float, str]] = collections.deque(
+            maxlen=100_000
+        )
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._logger = logging.getLogger("crunch.access")
+
+    def record(
+        self, request_id: str, method: str, path: str, status: int, seconds: float, client: str
+    ) -> None:
+        self._entries.append((request_id, method, path, status, seconds, client))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="crunch-access-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def flush(self) -> None:
+        entries = self._entries
+        logger = self._logger
+        while entries:
+            request_id, method, path, status, seconds, client = entries.popleft()
+            logger.info(
+                "%s %s %d",
+                method,
+                path,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "client": client,
+                },
+            )

@@ -1,0 +1,94 @@
+"""Pure ASGI middleware: request ids, metrics and the access log, in one pass per request."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from app.logs import AccessLog
+    from app.metrics import Metrics
+
+_METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_FIXED_ROUTES = frozenset(
+    {
+        "/",
+        "/tasks",
+        "/batch",
+        "/hello",
+        "/world",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    }
+)
+_VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def route_label(path: str) -> str:
+    """The route template a path belongs to: a bounded label, whatever clients send."""
+    if path in _FIXED_ROUTES:
+        return path
+    if path.startswith("/work/"):
+        return "/work/{task}"
+    if path.startswith("/spawn/"):
+        return "/spawn/{name}"
+    return "other"
+
+
+def _request_id(scope: Scope) -> bytes:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            # Keep a caller's id (for tracing across hops) only if it is short and plain.
+            if 0 < len(value) <= 64 and set(value.decode("latin-1")) <= _VALID_ID:
+                return bytes(value)
+            break
+    return os.urandom(8).hex().encode()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        metrics = self.metrics
+        metrics.inflight += 1
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            metrics.inflight -= 1
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            path = scope["path"]
+            metrics.observe_request(route_label(path), method, status, elapsed)
+            if self.access_log is not None:
+                client = scope.get("client")
+                self.access_log.record(
+                    request_id.decode(),
+                    method,
+                    path[:200],
+                    status,
+                    elapsed,
+                    client[0] if client else "-",
+                )

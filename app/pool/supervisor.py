@@ -1,0 +1,101 @@
+"""One worker process as the server sees it: its pipes, its state, how to start and stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from app.pool.protocol import FrameReader
+
+if TYPE_CHECKING:
+    from app.pool.pool import Job
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    RETIRING = "retiring"
+    DEAD = "dead"
+
+
+class WorkerProcess:
+    """A worker started with exec (never a fork of the threaded server) and two pipes."""
+
+    __slots__ = (
+        "exit_reason",
+        "from_fd",
+        "id",
+        "job",
+        "proc",
+        "reader",
+        "started_at",
+        "state",
+        "tasks_done",
+        "to_fd",
+    )
+
+    def __init__(self, worker_id: int, env: Mapping[str, str]) -> None:
+        self.id = worker_id
+        # Two pipes: tasks go down one, results come up the other.
+        child_in, self.to_fd = os.pipe2(os.O_CLOEXEC)
+        self.from_fd, child_out = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app.pool.worker", str(child_in), str(child_out)],
+                pass_fds=(child_in, child_out),
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+            )
+        except BaseException:
+            for fd in (child_in, child_out, self.to_fd, self.from_fd):
+                os.close(fd)
+            raise
+        os.close(child_in)
+        os.close(child_out)
+        os.set_blocking(self.from_fd, False)
+        self.reader = FrameReader()
+        self.state = State.STARTING
+        self.job: Job | None = None
+        self.tasks_done = 0
+        self.started_at = time.monotonic()
+        self.exit_reason = "crash"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, frame: bytes) -> None:
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(self.to_fd, view) :]
+
+    def retire(self) -> None:
+        """Ask the worker to exit once idle: closing its input pipe is the signal."""
+        self.state = State.RETIRING
+        self._close_fd("to_fd")
+
+    def kill(self, reason: str) -> None:
+        self.exit_reason = reason
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGKILL)
+
+    def close(self) -> None:
+        self._close_fd("to_fd")
+        self._close_fd("from_fd")
+
+    def _close_fd(self, attr: str) -> None:
+        fd = getattr(self, attr)
+        if fd >= 0:
+            setattr(self, attr, -1)
+            os.close(fd)
+
+    def reaped(self) -> bool:
+        return self.proc.poll() is not None

@@ -1,0 +1,60 @@
+"""``/`` (the seed proxy's front page) and ``/tasks``."""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from app import __version__
+from app.responses import JSONResponse
+from app.state import state_of
+
+EXAMPLES = {"spin": "?n=1000", "primes": "?limit=100000", "noop": ""}
+
+
+async def index(request: Request) -> Response:
+    state = state_of(request)
+    settings = state.settings
+    links = [f'<li><a href="/{name}">/{name}</a> (microservice)</li>' for name in settings.services]
+    for name in sorted(state.pool.specs):
+        href = f"/work/{name}{EXAMPLES.get(name, '')}"
+        doc = html.escape(state.pool.specs[name].doc)
+        links.append(f'<li><a href="{html.escape(href)}">{html.escape(href)}</a> {doc}</li>')
+    for path, what in (
+        ("/tasks", "every task and its parameters"),
+        ("/metrics", "Prometheus metrics"),
+        ("/openapi.json", "OpenAPI schema"),
+        ("/healthz", "liveness"),
+        ("/readyz", "readiness"),
+    ):
+        links.append(f'<li><a href="{path}">{path}</a> {what}</li>')
+    page = (
+        "<!doctype html><html><head><meta charset=utf-8><title>crunch</title></head><body>"
+        f"<h1>crunch {__version__}</h1>"
+        f"<p>pod <code>{html.escape(settings.pod_name)}</code>, "
+        f"{state.pool.size} workers, {state.pool.busy} busy, {state.pool.queued} queued.</p>"
+        f"<ul>{''.join(links)}</ul>"
+        "<p><code>POST /batch</code> runs a list of tasks; "
+        "<code>POST /spawn/{name}</code> runs an allowlisted program "
+        f"({html.escape(', '.join(sorted(state.spawner.programs)) or 'none')}).</p>"
+        "</body></html>"
+    )
+    return HTMLResponse(page)
+
+
+async def tasks(request: Request) -> Response:
+    state = state_of(request)
+    return JSONResponse(
+        {
+            "tasks": [spec.describe() for _, spec in sorted(state.pool.specs.items())],
+            "limits": {
+                "task_timeout_s": state.settings.task_timeout,
+                "queue_limit": state.settings.queue_limit,
+                "workers": state.pool.size,
+                "batch_limit": state.settings.batch_limit,
+                "max_body_bytes": state.settings.max_body,
+            },
+        }
+    )

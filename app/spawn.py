@@ -1,0 +1,178 @@
+"""Running allowlisted external programs (the seed's ``spawn('ls')``), safely.
+
+No shell ever: the program is exec'd by absolute path with an argument list. Names
+are resolved once at start, so a missing program is a configuration error.
+Arguments are checked against a conservative character set, the program runs with
+a minimal environment, a time limit and an output cap, and its output streams to
+the client as it arrives (NDJSON: output chunks, then a final status line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from app.config import ConfigError, Settings
+from app.errors import InvalidParams, NotFound, Overloaded
+
+MAX_ARGS = 32
+MAX_ARG_LENGTH = 256
+# Letters, digits and a few punctuation marks paths and flags need; nothing a shell
+# (or a program parsing its own arguments) would treat as an operator.
+SAFE_ARG = re.compile(r"[A-Za-z0-9_./:=,+@%-]*")
+CHUNK = 16 * 1024
+
+
+def validate_args(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidParams("args must be a list of strings")
+    if len(raw) > MAX_ARGS:
+        raise InvalidParams(f"at most {MAX_ARGS} args")
+    args: list[str] = []
+    for index, arg in enumerate(raw):
+        if not isinstance(arg, str):
+            raise InvalidParams(f"args[{index}] must be a string")
+        if len(arg) > MAX_ARG_LENGTH:
+            raise InvalidParams(f"args[{index}] is longer than {MAX_ARG_LENGTH} characters")
+        if not SAFE_ARG.fullmatch(arg):
+            raise InvalidParams(f"args[{index}] contains a character outside [A-Za-z0-9_./:=,+@%-]")
+        args.append(arg)
+    return args
+
+
+class Spawner:
+    def __init__(
+        self,
+        programs: Mapping[str, str],
+        timeout: float,
+        output_limit: int,
+        concurrency: int,
+    ) -> None:
+        self.programs = dict(programs)
+        self.timeout = timeout
+        self.output_limit = output_limit
+        self.concurrency = concurrency
+        self.running = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Spawner:
+        programs: dict[str, str] = {}
+        for name in settings.spawn_allow:
+            path = shutil.which(name)
+            if path is None:
+                raise ConfigError(f"CRUNCH_SPAWN_ALLOW: program {name!r} is not on PATH")
+            programs[name] = path
+        return cls(
+            programs,
+            settings.spawn_timeout,
+            settings.spawn_output_limit,
+            settings.spawn_concurrency,
+        )
+
+    def resolve(self, name: str) -> str:
+        path = self.programs.get(name)
+        if path is None:
+            shown = name[:40]
+            allowed = ", ".join(sorted(self.programs)) or "none"
+            raise NotFound(f"program {shown!r} is not allowed (allowed: {allowed})")
+        return path
+
+    def reserve(self) -> Lease:
+        if self.running >= self.concurrency:
+            raise Overloaded(
+                f"{self.running} programs are running already", retry_after=self.timeout
+            )
+        self.running += 1
+        return Lease(self)
+
+    async def stream(self, name: str, args: list[str], lease: Lease) -> AsyncIterator[bytes]:
+        """Run the program; yield NDJSON lines, then release the slot ``lease`` holds."""
+        started = time.monotonic()
+        path = self.resolve(name)
+        sent = 0
+        truncated = timed_out = False
+        proc: asyncio.subprocess.Process | None = None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                path,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+                cwd="/",
+                start_new_session=True,
+            )
+            assert proc.stdout is not None
+            deadline = started + self.timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                try:
+                    chunk = await asyncio.wait_for(proc.stdout.read(CHUNK), remaining)
+                except TimeoutError:
+                    timed_out = True
+                    break
+                if not chunk:
+                    break
+                room = self.output_limit - sent
+                if len(chunk) > room:
+                    chunk, truncated = chunk[:room], True
+                sent += len(chunk)
+                if chunk:
+                    line = {"output": chunk.decode("utf-8", "replace")}
+                    yield (json.dumps(line) + "\n").encode()
+                if truncated:
+                    break
+            if timed_out or truncated:
+                _kill(proc)
+            try:
+                code = await asyncio.wait_for(proc.wait(), 2.0)
+            except TimeoutError:
+                _kill(proc)
+                code = await proc.wait()
+            status = {
+                "exit": code,
+                "bytes": sent,
+                "truncated": truncated,
+                "timed_out": timed_out,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            }
+            yield (json.dumps(status) + "\n").encode()
+        finally:
+            lease.release()
+            if proc is not None and proc.returncode is None:
+                _kill(proc)
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                    await asyncio.shield(proc.wait())
+
+
+class Lease:
+    """One running-program slot; releasing twice is harmless, so every exit path may."""
+
+    __slots__ = ("_spawner",)
+
+    def __init__(self, spawner: Spawner) -> None:
+        self._spawner: Spawner | None = spawner
+
+    def release(self) -> None:
+        if self._spawner is not None:
+            self._spawner.running -= 1
+            self._spawner = None
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,255 @@
+"""The task registry: ``@task`` turns a plain function into something the pool can run.
+
+A task declares its parameters (typed, bounded) and a cost estimate. The server
+validates every request against the declaration before anything reaches a worker;
+the worker looks the function up by name in its own copy of the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.errors import InvalidParams, UnknownTask
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+Bound = float | Callable[["Settings"], float] | None
+_INT = re.compile(r"[+-]?\d{1,18}")
+_TYPES: dict[type, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a task. ``minimum``/``maximum`` may read a setting (e.g. a cap)."""
+
+    name: str
+    type: type = int
+    default: Any = REQUIRED
+    minimum: Bound = None
+    maximum: Bound = None
+    max_length: int = 1024
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter with its bounds resolved against the running configuration."""
+
+    name: str
+    type: type
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    max_length: int
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": _TYPES[self.type]}
+        out["required"] = self.required
+        if not self.required:
+            out["default"] = self.default
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        if self.type is str:
+            out["maxLength"] = self.max_length
+        if self.doc:
+            out["doc"] = self.doc
+        return out
+
+    def parse(self, raw: Any, *, from_text: bool) -> Any:
+        value = _coerce_text(self, raw) if from_text else _check_type(self, raw)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise InvalidParams(f"{self.name} must be >= {self.minimum:g}, got {value}")
+            if self.maximum is not None and value > self.maximum:
+                raise InvalidParams(f"{self.name} must be <= {self.maximum:g}, got {value}")
+        if isinstance(value, str) and len(value) > self.max_length:
+            raise InvalidParams(f"{self.name} is longer than {self.max_length} characters")
+        return value
+
+
+def _coerce_text(param: ParamSpec, raw: Any) -> Any:
+    text = str(raw).strip()
+    if param.type is int:
+        if not _INT.fullmatch(text):
+            raise InvalidParams(f"{param.name} must be an integer, got {text[:40]!r}")
+        return int(text)
+    if param.type is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidParams(f"{param.name} must be a number, got {text[:40]!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidParams(f"{param.name} must be a finite number")
+        return value
+    if param.type is bool:
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise InvalidParams(f"{param.name} must be true or false, got {text[:40]!r}")
+    return str(raw)
+
+
+def _check_type(param: ParamSpec, raw: Any) -> Any:
+    # JSON is already typed: be strict (no "5" for 5, no true for 1).
+    ok = isinstance(raw, param.type) and not (param.type is not bool and isinstance(raw, bool))
+    if param.type is float and isinstance(raw, int) and not isinstance(raw, bool):
+        ok, raw = True, float(raw)
+    if param.type is int and isinstance(raw, int) and not isinstance(raw, bool):
+        ok = abs(raw) < 10**18
+    if not ok:
+        raise InvalidParams(f"{param.name} must be of type {_TYPES[param.type]}")
+    if param.type is float and (raw != raw or raw in (float("inf"), float("-inf"))):
+        raise InvalidParams(f"{param.name} must be a finite number")
+    return raw
+
+
+@dataclass(frozen=True)
+class Task:
+    """A registered task: the function, its parameters and how to estimate its cost."""
+
+    name: str
+    fn: Callable[..., Any]
+    params: tuple[Param, ...]
+    cost: Callable[[Mapping[str, Any]], float] | None
+    doc: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task bound to the running configuration: what the server validates against."""
+
+    name: str
+    params: tuple[ParamSpec, ...]
+    cost: Callable[[Mapping[str, Any]], float] | None
+    doc: str
+    by_name: Mapping[str, ParamSpec] = field(repr=False)
+
+    def validate(self, raw: Mapping[str, Any], *, from_text: bool) -> dict[str, Any]:
+        unknown = [key for key in raw if key not in self.by_name]
+        if unknown:
+            raise InvalidParams(
+                f"unknown parameter {str(unknown[0])[:40]!r} for task {self.name!r}"
+                f" (expected: {', '.join(self.by_name) or 'none'})"
+            )
+        out: dict[str, Any] = {}
+        for param in self.params:
+            if param.name in raw:
+                out[param.name] = param.parse(raw[param.name], from_text=from_text)
+            elif param.required:
+                raise InvalidParams(f"missing parameter {param.name!r} for task {self.name!r}")
+            else:
+                out[param.name] = param.default
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "doc": self.doc,
+            "params": [p.describe() for p in self.params],
+        }
+
+
+def _resolve(bound: Bound, settings: Settings) -> float | None:
+    if bound is None or isinstance(bound, int | float):
+        return bound
+    return bound(settings)
+
+
+class Registry:
+    """Name → task. One per process; the server and every worker fill theirs the same way."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+
+    def task(
+        self,
+        *params: Param,
+        name: str | None = None,
+        cost: Callable[[Mapping[str, Any]], float] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            task_name = name or fn.__name__
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", task_name):
+                raise ValueError(f"task name {task_name!r}: use lowercase letters, digits and _")
+            existing = self._tasks.get(task_name)
+            if existing is not None and existing.fn is not fn:
+                raise ValueError(f"task {task_name!r} is registered twice")
+            doc = (fn.__doc__ or "").strip().split("\n")[0]
+            self._tasks[task_name] = Task(task_name, fn, tuple(params), cost, doc)
+            return fn
+
+        return register
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks.values())
+
+    def function(self, name: str) -> Callable[..., Any]:
+        return self._tasks[name].fn
+
+    def bind(self, settings: Settings) -> dict[str, TaskSpec]:
+        """Resolve every task's bounds against ``settings``."""
+        specs: dict[str, TaskSpec] = {}
+        for t in self._tasks.values():
+            resolved = tuple(
+                ParamSpec(
+                    p.name,
+                    p.type,
+                    p.default,
+                    _resolve(p.minimum, settings),
+                    _resolve(p.maximum, settings),
+                    p.max_length,
+                    p.doc,
+                )
+                for p in t.params
+            )
+            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, {p.name: p for p in resolved})
+        return specs
+
+
+registry = Registry()
+task = registry.task
+
+
+def load_modules(modules: tuple[str, ...]) -> None:
+    """Import the built-in tasks and the user's task modules (each registers on import)."""
+    importlib.import_module("app.tasks.builtin")
+    for module in modules:
+        importlib.import_module(module)
+
+
+def lookup(specs: Mapping[str, TaskSpec], name: str) -> TaskSpec:
+    spec = specs.get(name)
+    if spec is None:
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        raise UnknownTask(f"unknown task {shown!r} (known: {', '.join(sorted(specs))})")
+    return spec

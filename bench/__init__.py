@@ -1,0 +1,1 @@
+"""crunch's benchmark harness: load generator, peer apps, scenarios, report."""

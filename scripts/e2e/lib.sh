@@ -1,0 +1,30 @@
+# Shared settings of the kind end-to-end scripts (sourced, not run).
+# Everything built or fetched goes under .cache/ (gitignored) so a warm run is fast.
+set -euo pipefail
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_DIR=$E2E_ROOT/scripts/e2e
+CACHE=${E2E_CACHE:-$E2E_ROOT/.cache/e2e}
+BIN=$CACHE/bin
+IMAGES=$CACHE/images
+mkdir -p "$BIN" "$IMAGES"
+
+# Versions (one place).
+K8S_VERSION=v1.34.4          # last line whose kubelet still runs on cgroup v1 by default
+KIND_VERSION=v0.30.0         # kind release made for Kubernetes 1.34
+ETCD_VERSION=v3.6.4          # etcd kubeadm 1.34 expects (image tag 3.6.4-0)
+COREDNS_VERSION=v1.12.1      # CoreDNS kubeadm 1.34 expects
+PAUSE_TAG=3.10.1             # pause tag kubeadm 1.34 expects
+CLUSTER=${E2E_CLUSTER:-crunch-e2e}
+NODE_IMAGE=crunch-e2e/node:${K8S_VERSION}
+
+# Builds share two cores with everything else on the machine: be nice, cap threads.
+export GOMAXPROCS=${GOMAXPROCS:-2}
+export GOFLAGS="-trimpath -buildvcs=false"
+export GOCACHE=${GOCACHE_E2E:-$E2E_ROOT/.cache/go/build}
+export CGO_ENABLED=0
+NICE=(nice -n 15)
+
+log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# stamp FILE: seconds since epoch, for timings.
+now() { date +%s; }

@@ -1,0 +1,345 @@
+"""The HAProxy configuration generator, and HAProxy itself balancing by busyness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.balancer.haproxy import (
+    BalancerConfigError,
+    BalancerSettings,
+    Instance,
+    instances_from_json,
+    local_instances,
+    main,
+    parse_instance,
+    render,
+)
+from tests.app.balancer.conftest import (
+    free_port,
+    running_haproxy,
+    stub_instances,
+    wait_until,
+)
+
+SEED = local_instances(2, workers=3)
+
+
+def servers(config: str, backend: str) -> list[str]:
+    """The ``server`` lines of one backend, stripped."""
+    section = config.split(f"\nbackend {backend}\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in section.splitlines() if line.strip().startswith("server ")]
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def test_seed_layout_routes_hello_and_world_to_their_instances_and_the_rest_to_both() -> None:
+    config = render(SEED)
+    assert [i.address for i in SEED] == ["127.0.0.1:8082", "127.0.0.1:8083"]
+    assert servers(config, "hello") == ["server hello-1 127.0.0.1:8082 maxconn 3"]
+    assert servers(config, "world") == ["server world-1 127.0.0.1:8083 maxconn 3"]
+    assert len(servers(config, "web")) == 2
+    assert "use_backend hello if route_hello" in config
+    assert "use_backend world if route_world" in config
+    assert "default_backend web" in config
+    assert "bind 127.0.0.1:8081" in config
+
+
+def test_busy_mode_caps_each_server_at_its_workers_plus_slack_and_uses_leastconn() -> None:
+    instances = [Instance("a", "127.0.0.1", 9001, 2), Instance("b", "127.0.0.1", 9002, 5)]
+    config = render(instances, BalancerSettings(queue_slack=1))
+    assert servers(config, "web") == [
+        "server a 127.0.0.1:9001 maxconn 3",
+        "server b 127.0.0.1:9002 maxconn 6",
+    ]
+    assert "balance leastconn" in config
+    assert "balance roundrobin" not in config
+
+
+def test_roundrobin_mode_has_no_maxconn() -> None:
+    config = render(SEED, BalancerSettings(mode="roundrobin"))
+    assert "balance roundrobin" in config
+    assert "balance leastconn" not in config
+    assert all("maxconn" not in line for line in servers(config, "web"))
+
+
+def test_queue_timeout_defaults_to_the_task_timeout_and_can_be_set() -> None:
+    assert "timeout queue 12s" in render(SEED, BalancerSettings(task_timeout=12))
+    assert "timeout queue 1500ms" in render(SEED, BalancerSettings(queue_timeout=1.5))
+    # the app answers 504 at its task timeout: HAProxy waits a little longer than that
+    assert "timeout server 17s" in render(SEED, BalancerSettings(task_timeout=12))
+
+
+def test_503_from_haproxy_carries_retry_after_and_the_apps_error_json() -> None:
+    config = render(SEED, BalancerSettings(retry_after=2))
+    line = next(x for x in config.splitlines() if "http-error status 503" in x)
+    assert "hdr Retry-After 2" in line
+    body = json.loads(re.search(r"string '(\{.*\})'", line).group(1))  # type: ignore[union-attr]
+    assert body["error"] == "overloaded"
+    assert body["detail"]
+
+
+def test_health_checks_use_readyz() -> None:
+    config = render(SEED)
+    assert config.count("http-check send meth GET uri /readyz") == 3
+    assert "default-server check" in config
+
+
+def test_queue_limit_rejects_when_the_balancer_queue_is_full() -> None:
+    assert "queue()" not in render(SEED)
+    assert "if { queue() ge 7 }" in render(SEED, BalancerSettings(queue_limit=7))
+
+
+def test_all_layout_puts_every_instance_in_every_backend() -> None:
+    config = render(local_instances(3, workers=1, layout="all"))
+    for backend in ("hello", "world", "web"):
+        assert len(servers(config, backend)) == 3
+
+
+@pytest.mark.parametrize(
+    ("instances", "message"),
+    [
+        ([], "no instances"),
+        ([Instance("a", "127.0.0.1", 1, 1), Instance("a", "127.0.0.1", 2, 1)], "used twice"),
+        ([Instance("a", "127.0.0.1", 1, 1, ("hello",))], "serves web"),
+    ],
+)
+def test_render_refuses_bad_descriptions(instances: list[Instance], message: str) -> None:
+    with pytest.raises(BalancerConfigError, match=message):
+        render(instances)
+
+
+def test_instance_validates_its_fields() -> None:
+    with pytest.raises(BalancerConfigError, match="workers"):
+        Instance("a", "127.0.0.1", 8082, 0)
+    with pytest.raises(BalancerConfigError, match="unknown service"):
+        Instance("a", "127.0.0.1", 8082, 1, ("hello", "mars"))
+    with pytest.raises(BalancerConfigError, match="name"):
+        Instance("a b", "127.0.0.1", 8082, 1)
+    with pytest.raises(BalancerConfigError, match="mode"):
+        BalancerSettings(mode="random")  # type: ignore[arg-type]
+
+
+def test_instance_specs_from_the_command_line_and_json() -> None:
+    assert parse_instance("h=127.0.0.1:8082/2/hello+web") == Instance(
+        "h", "127.0.0.1", 8082, 2, ("hello", "web")
+    )
+    assert parse_instance("x=localhost:9000/4").services == ("hello", "world", "web")
+    with pytest.raises(BalancerConfigError, match="expected"):
+        parse_instance("nonsense")
+    parsed = instances_from_json([{"name": "w", "port": 8083, "workers": 1, "services": ["web"]}])
+    assert parsed == [Instance("w", "127.0.0.1", 8083, 1, ("web",))]
+
+
+def test_app_services_is_what_the_instance_gets_as_crunch_services() -> None:
+    assert [i.app_services for i in SEED] == ["hello", "world"]
+    assert Instance("w", "127.0.0.1", 1, 1, ("web",)).app_services == "none"
+
+
+def test_main_prints_the_local_cluster_sized_from_crunch_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRUNCH_WORKERS", "4")
+    monkeypatch.setenv("CRUNCH_TASK_TIMEOUT", "9")
+    assert main([]) == 0
+    config = capsys.readouterr().out
+    assert servers(config, "hello") == ["server hello-1 127.0.0.1:8082 maxconn 4"]
+    assert "timeout queue 9s" in config
+
+
+def test_main_writes_a_file_and_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "h.cfg"
+    assert main(["--instance", "a=127.0.0.1:9001/2", "--mode", "roundrobin", "-o", str(out)]) == 0
+    assert "server a 127.0.0.1:9001\n" in out.read_text()
+    assert main(["--instance", "a=127.0.0.1:9001/0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crunch haproxy-config:") and err.count("\n") == 1
+
+
+def test_runs_as_a_module() -> None:
+    done = subprocess.run(
+        ["python", "-m", "app.balancer.haproxy", "--instance", "a=127.0.0.1:9001/1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+        executable=__import__("sys").executable,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "server a 127.0.0.1:9001 maxconn 1" in done.stdout
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize(
+    "settings",
+    [
+        BalancerSettings(),
+        BalancerSettings(mode="roundrobin", queue_limit=5, stats_port=8404, access_log=True),
+        BalancerSettings(queue_slack=2, queue_timeout=0.25, retry_after=3),
+    ],
+)
+def test_rendered_config_passes_haproxy_check(
+    haproxy_bin: str, tmp_path: Path, settings: BalancerSettings
+) -> None:
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(render(local_instances(4, workers=2), settings))
+    done = subprocess.run(
+        [haproxy_bin, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- a real HAProxy in front of stub instances ---------------------------------------------
+
+
+def _config(*stubs_ports: int, port: int, **settings: object) -> str:
+    instances = [
+        Instance(f"i{n}", "127.0.0.1", p, 1, ("web",)) for n, p in enumerate(stubs_ports)
+    ]
+    return render(
+        instances,
+        BalancerSettings(port=port, check_interval=0.2, **settings),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.haproxy
+async def test_a_request_goes_to_the_idle_instance_not_the_busy_one(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        with running_haproxy(haproxy_bin, _config(a.port, b.port, port=port), tmp_path, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                first = asyncio.create_task(c.get("/work/spin"))
+                await wait_until(lambda: len(a.received) + len(b.received) == 1, "one arrived")
+                busy, idle = (a, b) if a.received else (b, a)
+                idle.release()
+                for _ in range(6):
+                    response = await c.get("/work/spin")
+                    assert response.status_code == 200
+                    assert response.headers["x-crunch-instance"] == idle.name
+                assert len(busy.received) == 1  # nothing piled onto the busy instance
+                busy.release()
+                assert (await first).headers["x-crunch-instance"] == busy.name
+
+
+@pytest.mark.haproxy
+async def test_roundrobin_piles_work_onto_a_busy_instance(haproxy_bin: str, tmp_path: Path) -> None:
+    port = free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        config = _config(a.port, b.port, port=port, mode="roundrobin")
+        with running_haproxy(haproxy_bin, config, tmp_path, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                first = asyncio.create_task(c.get("/work/spin"))
+                await wait_until(lambda: len(a.received) + len(b.received) == 1, "one arrived")
+                busy, idle = (a, b) if a.received else (b, a)
+                idle.release()
+                later = [asyncio.create_task(c.get("/work/spin")) for _ in range(4)]
+                await wait_until(lambda: len(busy.received) >= 2, "the busy one got more")
+                busy.release()
+                responses = await asyncio.gather(first, *later)
+                assert all(r.status_code == 200 for r in responses)
+
+
+@pytest.mark.haproxy
+async def test_with_every_instance_busy_a_request_waits_then_succeeds(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        with running_haproxy(haproxy_bin, _config(a.port, b.port, port=port), tmp_path, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                held = [asyncio.create_task(c.get("/work/spin")) for _ in range(2)]
+                await wait_until(lambda: len(a.received) == len(b.received) == 1, "both busy")
+                waiting = asyncio.create_task(c.get("/work/spin"))
+                await asyncio.sleep(0.3)
+                assert not waiting.done()
+                assert len(a.received) + len(b.received) == 2  # it waits in HAProxy's queue
+                a.release()
+                response = await waiting
+                assert response.status_code == 200
+                assert response.headers["x-crunch-instance"] == "i0"
+                b.release()
+                assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+
+
+@pytest.mark.haproxy
+async def test_past_the_queue_timeout_the_client_gets_503_with_retry_after(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        config = _config(a.port, b.port, port=port, queue_timeout=0.3, retry_after=2)
+        with running_haproxy(haproxy_bin, config, tmp_path, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                held = [asyncio.create_task(c.get("/work/spin")) for _ in range(2)]
+                await wait_until(lambda: len(a.received) == len(b.received) == 1, "both busy")
+                response = await c.get("/work/spin")
+                assert response.status_code == 503
+                assert response.headers["retry-after"] == "2"
+                assert response.headers["content-type"] == "application/json"
+                assert response.json()["error"] == "overloaded"
+                assert len(a.received) + len(b.received) == 2
+                a.release()
+                b.release()
+                assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+
+
+@pytest.mark.haproxy
+async def test_an_instance_that_is_not_ready_gets_no_requests(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port, stats = free_port(), free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        a.release()
+        b.release()
+        b.ready = False
+        config = _config(a.port, b.port, port=port, stats_port=stats)
+        with running_haproxy(haproxy_bin, config, tmp_path, port):
+            async with httpx.AsyncClient(timeout=30) as c:
+
+                async def b_is_down() -> bool:
+                    csv = (await c.get(f"http://127.0.0.1:{stats}/;csv")).text
+                    return any(
+                        line.startswith("web,i1,") and ",DOWN," in line
+                        for line in csv.splitlines()
+                    )
+
+                for _ in range(300):
+                    if await b_is_down():
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("HAProxy never marked the unready instance down")
+                before = len(b.received)
+                for _ in range(5):
+                    response = await c.get(f"http://127.0.0.1:{port}/work/spin")
+                    assert response.headers["x-crunch-instance"] == "i0"
+                assert len(b.received) == before
+
+
+@pytest.mark.haproxy
+async def test_an_instance_answering_503_is_retried_elsewhere(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with stub_instances("i0", "i1") as (a, b):
+        a.release()
+        b.release()
+        a.status = 503  # i0 sheds everything it gets (its queue is full, or it drains)
+        with running_haproxy(haproxy_bin, _config(a.port, b.port, port=port), tmp_path, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                for _ in range(6):
+                    response = await c.get("/work/spin")
+                    assert response.status_code == 200
+                    assert response.headers["x-crunch-instance"] == "i1"

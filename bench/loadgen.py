@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
 import contextlib
 import ipaddress
@@ -74,6 +73,9 @@ DIGITS = 3
 #: The clock of every timestamp here. Not ``loop.time()``: uvloop's ticks in whole
 #: milliseconds and is cached per loop iteration, far too coarse for latencies.
 clock = time.perf_counter
+
+#: With ``precise=True``, how long before a due time the scheduler stops sleeping.
+SPIN_S = 0.002
 
 #: Distinct error messages kept per run (counts are always exact).
 MAX_ERROR_KINDS = 20
@@ -158,7 +160,7 @@ class _Conn(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -203,7 +205,8 @@ class _Conn(asyncio.Protocol):
             waiter.set_exception(exc)
 
     def send(self, payload: bytes) -> asyncio.Future[Response]:
-        assert self.transport is not None and self._waiter is None
+        assert self.transport is not None
+        assert self._waiter is None
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         if self.closed:
             waiter.set_exception(ConnectionResetError("connection already closed"))
@@ -330,6 +333,7 @@ class Result:
     latency: HdrHistogram = field(default_factory=new_histogram)
     by_status: dict[int, HdrHistogram] = field(default_factory=dict)
     send_lag: HdrHistogram = field(default_factory=new_histogram)  # intended → written
+    service: HdrHistogram = field(default_factory=new_histogram)  # written → answered
     ok_times: array[float] = field(default_factory=lambda: array("d"))  # 2xx done, from t0
 
     # -- recording
@@ -425,6 +429,7 @@ class Result:
             "latency_ms": digest(self.latency),
             "latency_ms_by_status": {str(k): digest(h) for k, h in sorted(self.by_status.items())},
             "send_lag_ms": digest(self.send_lag),
+            "service_ms": digest(self.service),
         }
 
 
@@ -443,11 +448,10 @@ def cdf(hist: HdrHistogram, ticks_per_half: int = 5) -> list[tuple[float, float]
     """(latency ms, percentile) points for plotting, dense in the tail."""
     if hist.get_total_count() == 0:
         return []
-    points = [
+    return [
         (item.value_iterated_to / 1000.0, float(item.percentile))
         for item in hist.get_percentile_iterator(ticks_per_half)
     ]
-    return points
 
 
 # --------------------------------------------------------------------------- runs
@@ -465,7 +469,8 @@ async def _one(
     try:
         async with asyncio.timeout(intended + timeout - clock()):
             conn = await pool.acquire()
-            _record(result.send_lag, clock() - intended)
+            written = clock()
+            _record(result.send_lag, written - intended)
             result.sent += 1
             resp = await conn.send(target.payload)
     except TimeoutError:
@@ -479,6 +484,7 @@ async def _one(
             pool.discard(conn)
         return
     done = clock()
+    _record(result.service, done - written)
     result._response(resp, done - intended, done - t0)
     if resp.keep_alive:
         pool.release(conn)
@@ -498,6 +504,7 @@ async def open_loop(
     timeout: float = 10.0,
     max_connections: int = 256,
     start_delay: float = 0.02,
+    precise: bool = False,
 ) -> Result:
     """Offer ``rate`` requests/s for ``duration`` s; wait for every answer (or its timeout).
 
@@ -505,6 +512,11 @@ async def open_loop(
     the last byte of the answer, so time spent waiting for a free connection (or a
     late generator) counts. ``timeout`` is measured from the due time as well. At
     most ``max_connections`` are open; ``max_requests`` caps the count.
+
+    Event-loop timers tick in milliseconds, so sends are normally up to ~1 ms late
+    (see ``Result.send_lag``; it counts as latency). ``precise=True`` spins through
+    the loop for the last ``SPIN_S`` before each send instead of sleeping: sub-ms send
+    times for low-rate probes, at the cost of a busy generator (keep rates low).
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
@@ -528,7 +540,11 @@ async def open_loop(
                 task.add_done_callback(tasks.discard)
                 i += 1
             if i < planned:
-                await asyncio.sleep(max(0.0, t0 + i * interval - clock()))
+                wait = t0 + i * interval - clock()
+                if precise and wait < SPIN_S:
+                    await asyncio.sleep(0)  # spin through the loop: sub-ms send times
+                else:
+                    await asyncio.sleep(max(0.0, wait - (SPIN_S if precise else 0.0)))
         if tasks:
             await asyncio.wait(set(tasks))
     finally:
@@ -648,6 +664,8 @@ def trivial_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @dataclass
@@ -687,14 +705,13 @@ async def self_test(
     ``ok`` is true when every request was sent on time and answered with p99 below
     ``max_p99_ms`` (open loop), i.e. the generator itself was not the bottleneck.
     """
-    loop = asyncio.get_running_loop()
     with trivial_server() as url:
         if concurrency is not None:
             result = await closed_loop(url, concurrency, duration)
             return SelfTest(result, result.errors == 0 and result.timeouts == 0, "closed loop")
         if rate is None:
             raise ValueError("give rate (open loop) or concurrency (closed loop)")
-        await loop.run_in_executor(None, time.sleep, 0.05)
+        await asyncio.sleep(0.05)
         result = await open_loop(url, rate, duration)
     ok, reason = judge(result, max_p99_ms)
     return SelfTest(result, ok, reason)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 # The *_created series double the exposition for nothing the dashboards use.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

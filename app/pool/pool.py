@@ -105,6 +105,7 @@ class Pool:
         self._queue: CostQueue[Job] = CostQueue(settings.aging)
         self._workers: dict[int, WorkerProcess] = {}
         self._idle: list[WorkerProcess] = []
+        self._dying: set[WorkerProcess] = set()  # exited or killed, not yet reaped
         self._pending: dict[int, Job] = {}  # task id → running job: the resolver map
         self._task_ids = itertools.count(1)
         self._worker_ids = itertools.count(1)
@@ -175,13 +176,15 @@ class Pool:
         for worker in list(self._workers.values()):
             worker.retire()
         end = loop.time() + timeout
-        while any(not w.reaped() for w in self._workers.values()) and loop.time() < end:
+        everyone = [*self._workers.values(), *self._dying]
+        while any(not w.reaped() for w in everyone) and loop.time() < end:
             await asyncio.sleep(0.01)
-        for worker in list(self._workers.values()):
+        for worker in everyone:
             if not worker.reaped():
                 worker.kill("shutdown")
                 await asyncio.to_thread(worker.proc.wait)
             self._forget(worker)
+        self._dying.clear()
         for job in list(self._pending.values()):
             _fail(job, Draining("the server shut down before the task finished"))
         self._pending.clear()
@@ -365,7 +368,9 @@ class Pool:
 
     def _reap_later(self, worker: WorkerProcess, attempt: int) -> None:
         if worker.reaped() or self._loop is None:
+            self._dying.discard(worker)
             return
+        self._dying.add(worker)
         if attempt == 20:
             worker.kill(worker.exit_reason)
         self._loop.call_later(0.05, self._reap_later, worker, attempt + 1)

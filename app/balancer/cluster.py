@@ -1,0 +1,314 @@
+"""``make cluster``: the seed's server cluster on one machine, balanced by busyness.
+
+Starts N crunch instances (default 2: ``hello-1`` on 8082 serving /hello, ``world-1`` on
+8083 serving /world, both serving / and /work), waits until each is ready, then runs
+HAProxy on 8081 with the configuration ``app.balancer.haproxy`` renders from the very
+numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM stops
+HAProxy, then lets the instances drain, and kills whatever is left after the drain time.
+
+    python -m app.balancer.cluster [--count N] [--layout seed|all] [--workers W] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from app.balancer.haproxy import (
+    LAYOUTS,
+    BalancerConfigError,
+    BalancerSettings,
+    Instance,
+    add_settings_arguments,
+    backends,
+    default_workers,
+    local_instances,
+    render,
+    settings_from_args,
+)
+
+PROG = "crunch cluster"
+DEFAULT_STATS_PORT = 8404
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not start; the message is one line for the operator."""
+
+
+def find_haproxy() -> str:
+    binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        raise ClusterError("haproxy is not installed: run `make haproxy-install`")
+    return binary
+
+
+def find_crunch() -> list[str]:
+    """The command that starts one crunch instance (the console script of this venv)."""
+    beside = Path(sys.executable).with_name("crunch")
+    found = str(beside) if beside.exists() else shutil.which("crunch")
+    if found is None:
+        raise ClusterError("the `crunch` command is not installed: run `make venv`")
+    return [found, "serve"]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if the launcher dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _get(url: str, timeout: float = 1.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return 0
+
+
+@dataclass
+class Cluster:
+    """The running processes of a local cluster; a context manager that always cleans up."""
+
+    instances: Sequence[Instance]
+    settings: BalancerSettings
+    task_timeout: float
+    drain_timeout: float = 20.0
+    log_dir: Path | None = None
+    ready_timeout: float = 60.0
+    haproxy: str = ""
+    crunch: Sequence[str] = ()
+    config_path: Path | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            out = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(out)
+        self.procs[name] = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops them in order
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+    def start(self) -> None:
+        """Start the instances, wait for their /readyz, then start HAProxy."""
+        self.haproxy = self.haproxy or find_haproxy()
+        self.crunch = self.crunch or find_crunch()
+        wanted = [(i.host, i.port) for i in self.instances]
+        wanted.append((self.settings.host, self.settings.port))
+        if self.settings.stats_port:
+            wanted.append((self.settings.host, self.settings.stats_port))
+        busy = [f"{h}:{p}" for h, p in wanted if not _port_free(h, p)]
+        if busy:
+            raise ClusterError(f"port in use: {', '.join(busy)} (another cluster running?)")
+        config = render(self.instances, self.settings)
+        self._tmp = tempfile.TemporaryDirectory(prefix="crunch-cluster-")
+        self.config_path = Path(self._tmp.name) / "haproxy.cfg"
+        self.config_path.write_text(config)
+        check = subprocess.run(
+            [self.haproxy, "-c", "-q", "-f", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if check.returncode != 0:
+            raise ClusterError(f"haproxy rejected the configuration: {check.stderr.strip()}")
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        for i in self.instances:
+            env = dict(os.environ, CRUNCH_POD_NAME=i.name, CRUNCH_SERVICES=i.app_services)
+            argv = [
+                *self.crunch,
+                *("--host", i.host, "--port", str(i.port), "--workers", str(i.workers)),
+                *("--task-timeout", str(self.task_timeout), "--services", i.app_services),
+            ]
+            self._spawn(i.name, argv, env)
+        deadline = time.monotonic() + self.ready_timeout
+        for i in self.instances:
+            self._wait(i.name, f"http://{i.address}/readyz", deadline)
+        self._spawn("haproxy", [self.haproxy, "-db", "-f", str(self.config_path)])
+        front = f"http://{self.settings.host}:{self.settings.port}/readyz"
+        self._wait("haproxy", front, time.monotonic() + 30)
+
+    def _wait(self, name: str, url: str, deadline: float) -> None:
+        while _get(url) != 200:
+            if self.interrupted.is_set():
+                raise ClusterError("interrupted while starting")
+            if self.procs[name].poll() is not None:
+                raise ClusterError(f"{name} exited with status {self.procs[name].returncode}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{name} was not ready at {url} in time")
+            time.sleep(0.1)
+
+    def failed(self) -> str | None:
+        """The name of a process that exited on its own, if any."""
+        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+
+    def stop(self) -> None:
+        """HAProxy first (no new requests), then the instances drain; bounded, then kill."""
+        order = ["haproxy", *(i.name for i in self.instances)]
+        for group, grace in ((order[:1], 5.0), (order[1:], self.drain_timeout + 5.0)):
+            live = [self.procs[n] for n in group if n in self.procs]
+            for proc in live:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+            deadline = time.monotonic() + grace
+            for proc in live:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        self.procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def describe(self) -> Iterator[str]:
+        s = self.settings
+        mode = (
+            f"busy-aware: leastconn, maxconn = workers + {s.queue_slack}, "
+            f"queue up to {s.queue_wait:g} s"
+            if s.mode == "busy"
+            else "round-robin, no maxconn"
+        )
+        yield f"{PROG}: HAProxy on http://{s.host}:{s.port} ({mode})"
+        for group, members in backends(self.instances).items():
+            path = "/ (and /work, ...)" if group == "web" else f"/{group}"
+            targets = ", ".join(f"{i.name} {i.address} ({i.workers} w)" for i in members)
+            yield f"  {path:<20} -> {targets}"
+        if s.stats_port:
+            yield f"  HAProxy stats: http://{s.host}:{s.stats_port}/ (Prometheus: /metrics)"
+        yield f"  configuration: {self.config_path}; Ctrl-C stops everything"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The seed's server cluster: crunch instances behind a busy-aware HAProxy.",
+    )
+    parser.add_argument(
+        "--count", type=int, default=int(os.environ.get("CRUNCH_LB_INSTANCES", "2"))
+    )
+    parser.add_argument(
+        "--base-port", type=int, default=int(os.environ.get("CRUNCH_LB_BASE_PORT", "8082"))
+    )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=os.environ.get("CRUNCH_LB_LAYOUT", "seed"),
+        help="seed: /hello and /world on separate instances; all: every instance serves all",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="per instance (default: CRUNCH_WORKERS, else CPUs / count)"
+    )
+    parser.add_argument("--log-dir", type=Path, help="write each process's output to DIR/NAME.log")
+    parser.add_argument("--ready-timeout", type=float, default=60.0)
+    add_settings_arguments(parser)
+    if not os.environ.get("CRUNCH_LB_STATS_PORT"):
+        parser.set_defaults(stats_port=DEFAULT_STATS_PORT)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        from app.config import ConfigError, Settings
+
+        try:
+            app_settings = Settings.load()
+        except ConfigError as exc:
+            raise ClusterError(str(exc)) from None
+        workers = args.workers or default_workers(args.count)
+        instances = local_instances(
+            args.count, workers=workers, base_port=args.base_port, layout=args.layout
+        )
+        if args.stats_port == 0:
+            args.stats_port = None
+        settings = settings_from_args(args, app_settings.task_timeout)
+    except (ClusterError, BalancerConfigError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+
+    cluster = Cluster(
+        instances,
+        settings,
+        task_timeout=app_settings.task_timeout,
+        drain_timeout=app_settings.drain_timeout,
+        log_dir=args.log_dir,
+        ready_timeout=args.ready_timeout,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        cluster.interrupted.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    with cluster:
+        try:
+            cluster.start()
+        except (ClusterError, BalancerConfigError, OSError) as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 1
+        for line in cluster.describe():
+            print(line, flush=True)
+        while not cluster.interrupted.wait(0.5):
+            dead = cluster.failed()
+            if dead:
+                print(f"{PROG}: {dead} exited; stopping the cluster", file=sys.stderr)
+                return 1
+        print(f"{PROG}: stopping", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Tasks that misbehave on purpose, loaded through CRUNCH_TASK_MODULES like a user's module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from app.tasks import Param, task
+
+
+def _seconds(params: Mapping[str, Any]) -> float:
+    return float(params["seconds"])
+
+
+@task(Param("seconds", float, minimum=0, maximum=30), cost=_seconds)
+def nap(seconds: float) -> float:
+    """Sleep, then answer the monotonic clock (system-wide: comparable across processes)."""
+    time.sleep(seconds)
+    return time.monotonic()
+
+
+@task(Param("how", str, max_length=10))
+def crash(how: str) -> None:
+    """Break the worker: exit, segfault or run out of memory."""
+    if how == "exit":
+        os._exit(13)
+    if how == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(5)
+    if how == "memory":
+        raise MemoryError
+    raise ValueError(f"unknown way to crash: {how}")
+
+
+@task()
+def fail() -> None:
+    """Raise an ordinary exception: the worker survives it."""
+    raise RuntimeError("this task always fails")
+
+
+@task()
+def whoami() -> dict[str, int]:
+    """The worker's pid and niceness."""
+    return {"pid": os.getpid(), "nice": os.nice(0)}

@@ -10,6 +10,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 # Each area of the project adds its own targets (and test steps) in mk/*.mk.
 EXTRA_TESTS :=
+TEST_PREREQS :=
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help venv run test test-py lint fmt clean
@@ -38,7 +39,7 @@ fmt: venv ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test-py: venv ## the Python test suite (real uvicorn, real workers)
+test-py: venv $(TEST_PREREQS) ## the Python test suite (real uvicorn, real workers)
 	$(BIN)/pytest -q
 
 test: lint test-py $(EXTRA_TESTS) ## everything CI runs: lint, tests, packaging checks

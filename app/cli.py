@@ -33,9 +33,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "settings":
-        print("| variable | default | what it is for |\n|---|---|---|")
-        for name, default, doc in settings_table():
-            print(f"| `{name}` | `{default}` | {doc} |")
+        print("| variable | default | what it is for | watch |\n|---|---|---|---|")
+        for name, default, doc, metric in settings_table():
+            shown = f"`{metric}`" if metric else ""
+            print(f"| `{name}` | `{default or '(empty)'}` | {doc} | {shown} |")
         return 0
     if args.command == "haproxy-config":
         from app.balancer.haproxy import main as haproxy_main

@@ -336,12 +336,33 @@ class Settings:
         return new
 
 
-def settings_table() -> list[tuple[str, str, str]]:
-    """(environment name, default, why) for every setting: the README's table."""
+# The metric that shows each tunable's effect, so a change can be judged by numbers.
+EFFECT_METRIC = {
+    "workers": "crunch_pool_workers",
+    "queue_limit": 'crunch_rejected_total{reason="queue_full"}',
+    "task_timeout": 'crunch_worker_restarts_total{reason="timeout"}',
+    "aging": "crunch_queue_wait_seconds",
+    "max_tasks_per_worker": 'crunch_worker_restarts_total{reason="recycle"}',
+    "worker_nice": "crunch_event_loop_lag_seconds",
+    "drain_timeout": "crunch_inflight_requests",
+    "spin_min": 'crunch_task_duration_seconds{task="spin"}',
+    "spin_max": 'crunch_task_duration_seconds{task="spin"}',
+    "spin_limit": 'crunch_requests_total{status="422"}',
+    "primes_limit": 'crunch_requests_total{status="422"}',
+    "batch_limit": 'crunch_requests_total{route="/batch",status="422"}',
+    "max_body": 'crunch_requests_total{status="413"}',
+    "spawn_concurrency": 'crunch_rejected_total{reason="spawn_busy"}',
+    "spawn_timeout": 'crunch_request_duration_seconds{route="/spawn/{name}"}',
+}
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(environment name, default, why, metric) for every setting: the README's table."""
     rows = []
     for setting in SETTINGS:
         default = "CPUs available" if setting.name == "workers" else setting.default()
         if setting.name == "pod_name":
             default = "$HOSTNAME"
-        rows.append((PREFIX + setting.name.upper(), default, setting.doc))
+        metric = EFFECT_METRIC.get(setting.name, "")
+        rows.append((PREFIX + setting.name.upper(), default, setting.doc, metric))
     return rows

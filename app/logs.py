@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"color_message"}
 
 
 class JSONFormatter(logging.Formatter):

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.errors import InvalidParams
+from app.errors import InvalidParams, Overloaded
 from app.payload import read_json
 from app.spawn import Lease, validate_args
 from app.state import state_of
@@ -27,7 +27,11 @@ async def spawn(request: Request) -> Response:
     args = validate_args(body.get("args"))
     if state.admission.draining:
         state.admission.check()
-    lease = spawner.reserve()
+    try:
+        lease = spawner.reserve()
+    except Overloaded:
+        state.metrics.rejected.labels("spawn_busy").inc()
+        raise
     return _LeasedStream(
         lease,
         spawner.stream(name, args, lease),

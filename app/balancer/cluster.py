@@ -60,12 +60,8 @@ def find_haproxy() -> str:
 
 
 def find_crunch() -> list[str]:
-    """The command that starts one crunch instance (the console script of this venv)."""
-    beside = Path(sys.executable).with_name("crunch")
-    found = str(beside) if beside.exists() else shutil.which("crunch")
-    if found is None:
-        raise ClusterError("the `crunch` command is not installed: run `make venv`")
-    return [found, "serve"]
+    """The command that starts one crunch instance: this interpreter's ``crunch serve``."""
+    return [sys.executable, "-m", "app", "serve"]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -247,8 +247,11 @@ class Pool:
             self._pending.pop(job.id, None)
             worker.job = None
             job.worker = None
-            self._queue.push(job)
+            worker.state = State.RETIRING
             worker.kill("crash")
+            self._queue.push(job)
+            if self._idle:
+                self._next(self._idle.pop())
 
     def _next(self, worker: WorkerProcess) -> None:
         """Give an idle worker the next queued task, or park it."""

@@ -170,6 +170,26 @@ class Cluster:
         front = f"http://{self.settings.host}:{self.settings.port}/readyz"
         self._wait("haproxy", front, time.monotonic() + 30)
 
+    def rebalance(self, settings: BalancerSettings) -> None:
+        """Restart HAProxy alone with other settings (the instances keep running).
+
+        The benchmark uses it to compare balancing modes on the very same instances.
+        """
+        assert self.config_path is not None, "start() first"
+        proc = self.procs.pop("haproxy")
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self.settings = settings
+        self.config_path.write_text(render(self.instances, settings))
+        self._spawn("haproxy", [self.haproxy, "-db", "-f", str(self.config_path)])
+        self._wait(
+            "haproxy", f"http://{settings.host}:{settings.port}/readyz", time.monotonic() + 30
+        )
+
     def _wait(self, name: str, url: str, deadline: float) -> None:
         while _get(url) != 200:
             if self.interrupted.is_set():

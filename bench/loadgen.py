@@ -330,6 +330,8 @@ class Result:
     rejected_without_retry_after: int = 0  # 503 answers lacking Retry-After
     elapsed: float = 0.0  # first scheduled send .. last answer or timeout
     connections_opened: int = 0
+    # Every answer, and every timeout at the timeout value (a lower bound), so the
+    # percentiles of a server that stops answering do not look better than they are.
     latency: HdrHistogram = field(default_factory=new_histogram)
     by_status: dict[int, HdrHistogram] = field(default_factory=dict)
     send_lag: HdrHistogram = field(default_factory=new_histogram)  # intended → written
@@ -475,6 +477,7 @@ async def _one(
             resp = await conn.send(target.payload)
     except TimeoutError:
         result.timeouts += 1
+        _record(result.latency, timeout)  # a lower bound: it took at least this long
         if conn is not None:
             pool.discard(conn)
         return

@@ -114,3 +114,47 @@ async def test_self_test_runs_against_the_trivial_server() -> None:
     test = await loadgen.self_test(rate=100, duration=0.3)
     assert test.result.sent == test.result.planned == 30
     assert test.result.statuses == {200: 30}
+
+
+@pytest.mark.parametrize("peer", ["blocking", "threadpool", "executor", "cluster"])
+async def test_peers_run_the_same_work_function_as_crunch(peer: str) -> None:
+    import importlib
+
+    import httpx
+
+    from app.tasks.builtin import spin
+
+    app = importlib.import_module(f"bench.peers.{peer}").app
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://peer") as client,
+    ):
+        answer = (await client.get("/work/spin", params={"n": 30})).json()
+        assert answer["task"] == "spin"
+        assert answer["result"] == spin(30) == 900
+        batch = await client.post(
+            "/batch", json=[{"task": "spin", "params": {"n": 3}}, {"task": "noop"}]
+        )
+        assert [item["result"] for item in batch.json()] == [9, None]
+        assert (await client.get("/work/nope")).status_code == 400
+        assert (await client.get("/healthz")).status_code == 200
+
+
+def test_goals_and_table_from_a_synthetic_repetition() -> None:
+    from bench import report, run
+
+    rep = {
+        "S1": {"crunch": {"p50": 0.02}, "ppe": {"p50": 0.1}, "anyio": {"p50": 0.04}},
+        "S2": {
+            "crunch": {"capacity": 40.0, "peak_goodput": 38.0},
+            "cluster": {"peak_goodput": 36.0},
+        },
+        "S6": {"crunch": {"rps": 1000.0}, "bare": {"rps": 4000.0}, "trivial": {"rps": 1e4}},
+    }
+    rows = {(row["id"], row["goal"]): row for row in run.judge([rep])}
+    assert rows[("S1", "≤ 0.3 x")]["result"] == "pass"
+    assert rows[("S2", "≥ 0.9 x")]["result"] == "pass"
+    assert rows[("S6", "≥ 0.4 x")]["result"] == "miss"
+    assert rows[("S3", "< 2 ms")]["result"] is None  # not measured: no verdict
+    assert "**MISS**" in report.table(run.judge([rep]))

@@ -1,0 +1,210 @@
+"""Starting the servers under test, watching their memory, and stopping them.
+
+Each server runs in its own session (process group), so stopping it ends the
+uvicorn process *and* every worker it forked, and nothing else. Memory is read
+from ``/proc`` for the whole process tree: RSS (what ``top`` shows; shared pages
+count once per process) and PSS (shared pages split between their sharers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.loadgen import request
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+#: Every server: ``make run``'s crunch, the peers, and the bare Starlette baseline.
+SERVERS = ("crunch", "blocking", "threadpool", "executor", "cluster", "bare")
+#: The peers crunch is compared with in the HTTP scenarios, in a fixed order.
+PEERS = ("blocking", "threadpool", "executor", "cluster")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def command(name: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and extra environment that start server ``name``."""
+    if name == "crunch":
+        # As `make run` starts it (text logs, every default), on our port and pool size.
+        argv = [str(BIN / "crunch"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [*argv, "--workers", str(workers)], {"CRUNCH_LOG_FORMAT": "text"}
+    uvicorn = [str(BIN / "uvicorn"), f"bench.peers.{name}:app", "--host", "127.0.0.1"]
+    uvicorn += ["--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+    uvicorn += ["--no-access-log", "--log-level", "warning"]
+    if name == "cluster":
+        uvicorn += ["--workers", str(workers)]
+    return uvicorn, {"BENCH_WORKERS": str(workers)}
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    kids = _children()
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(kids.get(current, []))
+    return out
+
+
+def _kib(path: str, key: str) -> int:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@dataclass
+class Memory:
+    processes: int
+    rss_mb: float
+    pss_mb: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"processes": self.processes, "rss_mb": self.rss_mb, "pss_mb": self.pss_mb}
+
+
+def memory(pid: int) -> Memory:
+    """Resident memory of the process tree rooted at ``pid``."""
+    pids = tree(pid)
+    rss = sum(_kib(f"/proc/{p}/status", "VmRSS:") for p in pids)
+    pss = sum(_kib(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
+    return Memory(len(pids), round(rss / 1024, 1), round(pss / 1024, 1))
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    workers: int
+    proc: subprocess.Popen[bytes]
+    samples: list[Memory] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def memory(self) -> Memory:
+        return memory(self.pid)
+
+    def server_pid(self) -> int:
+        """The process that runs the event loop serving HTTP (for profiling)."""
+        return self.pid
+
+    @contextlib.asynccontextmanager
+    async def sampling(self, every: float = 0.25) -> AsyncIterator[list[Memory]]:
+        """Sample the tree's memory every ``every`` s while the block runs."""
+        seen: list[Memory] = []
+
+        async def loop() -> None:
+            while True:
+                seen.append(await asyncio.to_thread(self.memory))
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield seen
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _wait_ready(server: Server, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited at start with {server.proc.returncode}")
+        try:
+            status, _ = await request(server.url + "/healthz", timeout=1.0)
+            if status == 200:
+                return
+        except (OSError, TimeoutError):
+            pass
+        if loop.time() > end:
+            raise RuntimeError(f"{server.name} did not answer /healthz within {timeout:g} s")
+        await asyncio.sleep(0.05)
+
+
+def stop(server: Server, grace: float = 3.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds."""
+    pgid = server.pid  # its own session: the group id is its pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.proc.wait(timeout=grace)
+    # Workers may outlive their parent for a moment; end the whole group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.proc.wait(timeout=grace)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    name: str, workers: int, log_dir: Path, start_timeout: float = 60.0
+) -> AsyncIterator[Server]:
+    """Start server ``name`` on a free port with ``workers`` processes; stop it after."""
+    port = free_port()
+    argv, extra = command(name, port, workers)
+    env = {**os.environ, **extra, "PYTHONPATH": str(ROOT)}
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}-{port}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(name, port, workers, proc)
+    try:
+        await _wait_ready(server, start_timeout)
+        yield server
+    finally:
+        await asyncio.to_thread(stop, server)

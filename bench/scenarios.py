@@ -1,0 +1,370 @@
+"""The scenarios S1-S7 (see docs/benchmarks.md). Each returns JSON-ready dicts.
+
+Every scenario compares servers measured in the same run on the same machine; the
+work sizes are calibrated at the start of each repetition by timing ``spin(n)``
+inline in this process, so "one task" means the same thing to every server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.tasks.builtin import spin
+from bench import loadgen
+from bench.procs import ROOT, Server, serving
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes and durations of one benchmark run (``full()`` or ``quick()``)."""
+
+    name: str = "full"
+    reps: int = 3
+    workers: int = 2
+    peers: tuple[str, ...] = ("blocking", "threadpool", "executor", "cluster")
+    task_ms: float = 50.0  # S2/S3/S5 task
+    big_ms: float = 200.0  # S4
+    small_ms: float = 1.0  # S4
+    big_count: int = 40
+    small_count: int = 4
+    s1_calls: int = 2000
+    s1_warmup: int = 200
+    s2_mults: tuple[float, ...] = (0.5, 0.9, 1.1, 1.5)
+    s2_duration: float = 4.0
+    warmup: float = 1.0  # seconds of each open-loop run left out of goodput
+    s3_duration: float = 5.0
+    s3_load_mult: float = 1.5
+    s3_probe_rate: float = 100.0
+    s5_mult: float = 5.0
+    s5_duration: float = 30.0
+    s5_peer_duration: float = 8.0
+    s6_concurrency: int = 16
+    s6_duration: float = 4.0
+    timeout: float = 2.0  # per request (from its intended send time) in S2 and S3
+    s5_timeout: float = 5.0  # in S5 (crunch's worst queue wait is ~1.6 s)
+    max_connections: int = 512
+    selftest_duration: float = 2.0
+
+    @classmethod
+    def full(cls) -> Config:
+        return cls()
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(
+            name="quick",
+            reps=1,
+            peers=("cluster",),
+            big_count=6,
+            s1_calls=300,
+            s1_warmup=50,
+            s2_mults=(1.2,),
+            s2_duration=2.0,
+            warmup=0.5,
+            s3_duration=2.0,
+            s5_duration=2.0,
+            s5_peer_duration=2.0,
+            s6_duration=1.0,
+            timeout=1.0,
+            s5_timeout=2.0,
+            selftest_duration=0.5,
+        )
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class Work:
+    """A spin size and its single-task time, measured inline in this process."""
+
+    n: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"n": self.n, "ms": round(self.seconds * 1000, 3)}
+
+
+def _time_spin(n: int, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        spin(n)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def calibrate(target_ms: float, repeat: int = 7) -> Work:
+    """The ``n`` for which ``spin(n)`` takes about ``target_ms`` here, and its median time.
+
+    The cost is ~n²; a few rounds of Newton-like steps from a guess converge to 5 %.
+    """
+    n = 500
+    seconds = _time_spin(n, 3)
+    for _ in range(6):
+        n = max(1, round(n * (target_ms / 1000 / seconds) ** 0.5))
+        seconds = _time_spin(n, 3)
+        if abs(seconds * 1000 / target_ms - 1) < 0.05:
+            break
+    return Work(n, _time_spin(n, repeat))
+
+
+@dataclass
+class Sizes:
+    task: Work
+    big: Work
+    small: Work
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task.as_dict(),
+            "big": self.big.as_dict(),
+            "small": self.small.as_dict(),
+        }
+
+
+def calibrate_all(config: Config) -> Sizes:
+    return Sizes(
+        calibrate(config.task_ms), calibrate(config.big_ms, 5), calibrate(config.small_ms, 21)
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _spin_url(server: Server, work: Work) -> str:
+    return f"{server.url}/work/spin?n={work.n}"
+
+
+def _dirty(result: loadgen.Result, slack: float = 1.0) -> bool:
+    """Did the run leave work behind in the server (timeouts, or a long tail after sending)?"""
+    return result.timeouts > 0 or result.errors > 0 or result.elapsed > result.duration + slack
+
+
+def _digest(result: loadgen.Result, warmup: float) -> dict[str, Any]:
+    return result.summary(warmup)
+
+
+async def warm(server: Server, sizes: Sizes) -> None:
+    """A few requests of each size (imports, connections, and crunch's cost estimates)."""
+    for work in (sizes.small, sizes.small, sizes.task, sizes.big, sizes.small):
+        await loadgen.request(_spin_url(server, work), timeout=30)
+    await loadgen.request(f"{server.url}/work/noop", timeout=30)
+
+
+# --------------------------------------------------------------------------- S1
+
+
+def s1_dispatch(config: Config) -> dict[str, Any]:
+    """``noop`` round trips through each raw dispatcher, each in a fresh interpreter."""
+    out: dict[str, Any] = {}
+    for dispatcher in ("ppe", "anyio", "crunch"):
+        argv = [sys.executable, "-m", "bench.micro", dispatcher]
+        argv += ["--workers", str(config.workers), "--calls", str(config.s1_calls)]
+        argv += ["--warmup", str(config.s1_warmup)]
+        proc = subprocess.run(
+            argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+        )
+        out[dispatcher] = json.loads(proc.stdout)
+    return out
+
+
+# --------------------------------------------------------------------------- S2 + S7
+
+
+async def s2_throughput(
+    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+) -> dict[str, Any]:
+    """Goodput of ~50 ms spins at rising offered rates; memory idle and under load (S7)."""
+    capacity = config.workers / sizes.task.seconds
+    steps: list[dict[str, Any]] = []
+    idle: dict[str, float] = {}
+    loaded: list[dict[str, float]] = []
+    mults = list(config.s2_mults)
+    while mults:
+        async with serving(server_name, config.workers, log_dir) as server:
+            await warm(server, sizes)
+            if not idle:
+                await asyncio.sleep(0.5)
+                idle = server.memory().as_dict()
+            while mults:
+                mult = mults.pop(0)
+                async with server.sampling() as samples:
+                    result = await loadgen.open_loop(
+                        _spin_url(server, sizes.task),
+                        mult * capacity,
+                        config.s2_duration,
+                        timeout=config.timeout,
+                        max_connections=config.max_connections,
+                    )
+                if mult >= 1.0:
+                    loaded.extend(m.as_dict() for m in samples)
+                step = _digest(result, config.warmup)
+                step["mult"] = mult
+                steps.append(step)
+                if _dirty(result):
+                    break  # fresh server for the next rate
+                await asyncio.sleep(0.5)
+    peak = max(step["goodput"] for step in steps)
+    under_load = max(loaded, key=lambda m: m["pss_mb"]) if loaded else {}
+    return {
+        "capacity": capacity,
+        "steps": steps,
+        "peak_goodput": peak,
+        "memory": {"idle": idle, "load": under_load},
+    }
+
+
+# --------------------------------------------------------------------------- S3
+
+
+async def s3_responsiveness(
+    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+) -> dict[str, Any]:
+    """``/healthz`` latency (open loop, precise send times) while the pool is saturated."""
+    capacity = config.workers / sizes.task.seconds
+    async with serving(server_name, config.workers, log_dir) as server:
+        await warm(server, sizes)
+        load_task = asyncio.create_task(
+            loadgen.open_loop(
+                _spin_url(server, sizes.task),
+                config.s3_load_mult * capacity,
+                config.s3_duration,
+                timeout=config.timeout,
+                max_connections=config.max_connections,
+            )
+        )
+        await asyncio.sleep(min(1.0, config.s3_duration / 4))
+        probe = await loadgen.open_loop(
+            f"{server.url}/healthz",
+            config.s3_probe_rate,
+            config.s3_duration * 0.6,
+            timeout=config.timeout,
+            precise=True,
+        )
+        load = await load_task
+    return {"probe": _digest(probe, 0.0), "load": _digest(load, config.warmup)}
+
+
+# --------------------------------------------------------------------------- S4
+
+
+async def s4_head_of_line(
+    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+) -> dict[str, Any]:
+    """A big batch, then (0.1 s later) a small one: when does the small one finish?"""
+
+    def batch(work: Work, count: int) -> bytes:
+        return json.dumps([{"task": "spin", "params": {"n": work.n}}] * count).encode()
+
+    async def post(body: bytes) -> tuple[float, int, list[Any]]:
+        start = loadgen.clock()
+        status, raw = await loadgen.request(
+            f"{server.url}/batch", "POST", body, timeout=config.timeout * 12
+        )
+        items = json.loads(raw) if status == 200 else []
+        return loadgen.clock() - start, status, items
+
+    async with serving(server_name, config.workers, log_dir) as server:
+        await warm(server, sizes)
+        big_task = asyncio.create_task(post(batch(sizes.big, config.big_count)))
+        await asyncio.sleep(0.1)
+        try:
+            small_s, small_status, small_items = await post(batch(sizes.small, config.small_count))
+        except TimeoutError:
+            small_s, small_status, small_items = float("inf"), 0, []
+        try:
+            big_s, big_status, big_items = await big_task
+        except TimeoutError:
+            big_s, big_status, big_items = float("inf"), 0, []
+
+    def ok(items: list[Any], count: int) -> bool:
+        return len(items) == count and all(item.get("status") == 200 for item in items)
+
+    return {
+        "small_s": small_s,
+        "big_s": big_s,
+        "small_ok": small_status == 200 and ok(small_items, config.small_count),
+        "big_ok": big_status == 200 and ok(big_items, config.big_count),
+        "ratio_to_big_task": small_s / sizes.big.seconds,
+    }
+
+
+# --------------------------------------------------------------------------- S5
+
+
+async def s5_overload(
+    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+) -> dict[str, Any]:
+    """``s5_mult`` x capacity of ~50 ms spins; crunch for ``s5_duration``, peers shorter."""
+    capacity = config.workers / sizes.task.seconds
+    duration = config.s5_duration if server_name == "crunch" else config.s5_peer_duration
+    async with serving(server_name, config.workers, log_dir) as server:
+        await warm(server, sizes)
+        result = await loadgen.open_loop(
+            _spin_url(server, sizes.task),
+            config.s5_mult * capacity,
+            duration,
+            timeout=config.s5_timeout,
+            max_connections=config.max_connections,
+        )
+    out = _digest(result, config.warmup)
+    out["capacity"] = capacity
+    out["other_statuses"] = sum(n for code, n in result.statuses.items() if code not in (200, 503))
+    return out
+
+
+# --------------------------------------------------------------------------- S6
+
+
+async def s6_http(config: Config, log_dir: Path) -> dict[str, Any]:
+    """Closed-loop requests/s: ``/work/noop`` on crunch vs the same path on bare Starlette."""
+    out: dict[str, Any] = {}
+    test = await loadgen.self_test(duration=config.s6_duration, concurrency=config.s6_concurrency)
+    out["trivial"] = test.result.summary()
+    for name in ("bare", "crunch"):
+        async with serving(name, config.workers, log_dir) as server:
+            url = f"{server.url}/work/noop"
+            await loadgen.closed_loop(url, config.s6_concurrency, 0.5)  # warm up
+            result = await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration)
+            out[name] = result.summary()
+            out[name]["rps"] = result.statuses.get(200, 0) / result.elapsed
+    out["trivial"]["rps"] = out["trivial"]["throughput"]
+    return out
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+async def selftest(config: Config, sizes: Sizes) -> dict[str, Any]:
+    """The generator against a trivial server at the highest open-loop rates used."""
+    capacity = config.workers / sizes.task.seconds
+    rate = max(config.s5_mult, config.s3_load_mult, *config.s2_mults) * capacity
+    bulk = await loadgen.self_test(rate + config.s3_probe_rate, config.selftest_duration)
+    with loadgen.trivial_server() as url:
+        probe = await loadgen.open_loop(
+            url, config.s3_probe_rate, config.selftest_duration, precise=True
+        )
+    return {"bulk": bulk.summary(), "probe": probe.summary()}
+
+
+ServerScenario = Callable[[str, Config, Sizes, Path], Any]
+
+
+@dataclass
+class Rep:
+    """Everything one repetition measured."""
+
+    index: int
+    sizes: Sizes
+    load_before: tuple[float, float, float]
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,24 @@
+# Benchmarks: crunch side by side with the usual ways to serve CPU work in Python.
+# See bench/run.py and docs/benchmarks.md.
+
+.PHONY: bench bench-quick bench-deps bench-report
+
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+# The harness's smoke tests (tests/bench) need the bench pins.
+TEST_PREREQS += bench-deps
+
+$(BENCH_INSTALLED): $(VENV)/.installed bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench-deps: $(BENCH_INSTALLED) ## install the benchmark pins (hdrhistogram, matplotlib)
+
+bench: $(BENCH_INSTALLED) ## S1-S7, 3 repetitions (~17 min): bench/results/full.json, docs/benchmarks.md, docs/img/
+	$(PY) -m bench.run --report
+
+bench-quick: $(BENCH_INSTALLED) ## reduced S1-S7 (< 60 s): bench/results/quick.json, same shape
+	$(PY) -m bench.run --quick
+
+bench-report: $(BENCH_INSTALLED) ## redraw docs/benchmarks.md and the plots from bench/results/full.json
+	$(PY) -m bench.report

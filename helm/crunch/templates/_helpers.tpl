@@ -1,0 +1,137 @@
+{{/*
+Names and labels. A service's resources are named <fullname>-<service name>, so
+`helm install crunch helm/crunch` gives crunch-web, crunch-hello, crunch-world.
+*/}}
+
+{{- define "crunch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "crunch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "crunch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels shared by every resource of the release. */}}
+{{- define "crunch.labels" -}}
+helm.sh/chart: {{ include "crunch.chart" . }}
+app.kubernetes.io/name: {{ include "crunch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: crunch
+{{- end }}
+
+{{- define "crunch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "crunch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Call with (dict "root" $ "svc" $svc). */}}
+{{- define "crunch.svcName" -}}
+{{- printf "%s-%s" (include "crunch.fullname" .root) .svc.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "crunch.svcSelectorLabels" -}}
+{{ include "crunch.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .svc.name }}
+{{- end }}
+
+{{- define "crunch.svcLabels" -}}
+{{ include "crunch.labels" .root }}
+app.kubernetes.io/component: {{ .svc.name }}
+{{- end }}
+
+{{- define "crunch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "crunch.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "crunch.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+The services list with serviceDefaults merged in (entry wins; env lists are
+concatenated, defaults first), returned as YAML: {"items": [...]}.
+Also checks what a JSON schema cannot: unique names and paths, min <= max.
+*/}}
+{{- define "crunch.services" -}}
+{{- $items := list }}
+{{- $names := dict }}
+{{- $paths := dict }}
+{{- range $entry := .Values.services }}
+{{- $svc := mergeOverwrite (deepCopy $.Values.serviceDefaults) (deepCopy $entry) }}
+{{- $_ := set $svc "env" (concat ($.Values.serviceDefaults.env | default list) ($entry.env | default list)) }}
+{{- if hasKey $names $svc.name }}
+{{- fail (printf "services: the name %q is used twice" $svc.name) }}
+{{- end }}
+{{- $_ := set $names $svc.name true }}
+{{- if hasKey $paths $svc.path }}
+{{- fail (printf "services: the path %q is routed to two services" $svc.path) }}
+{{- end }}
+{{- $_ := set $paths $svc.path true }}
+{{- if gt (int $svc.minReplicas) (int $svc.maxReplicas) }}
+{{- fail (printf "services[%s]: minReplicas (%d) must not exceed maxReplicas (%d)" $svc.name (int $svc.minReplicas) (int $svc.maxReplicas)) }}
+{{- end }}
+{{- $items = append $items $svc }}
+{{- end }}
+{{- toYaml (dict "items" $items) }}
+{{- end }}
+
+{{/*
+Busy-aware Ingress annotations for one Service. Each controller replica keeps its
+own connection count, so a pod with W workers behind R replicas gets W / R per
+replica (at least 1).
+*/}}
+{{- define "crunch.busyAwareAnnotations" -}}
+{{- $ba := .root.Values.ingress.busyAware }}
+{{- $workers := int .svc.workers }}
+{{- $replicas := int $ba.controllerReplicas }}
+{{- if eq $ba.controller "haproxy-ingress" }}
+{{- $perReplica := max 1 (div $workers $replicas) }}
+haproxy-ingress.github.io/maxconn-server: {{ $perReplica | quote }}
+haproxy-ingress.github.io/timeout-queue: {{ $ba.queueTimeout | quote }}
+haproxy-ingress.github.io/balance-algorithm: {{ $ba.balance | quote }}
+{{- else if eq $ba.controller "haproxytech" }}
+{{- if lt $workers $replicas }}
+{{- fail (printf "ingress.busyAware: service %q has %d workers but the controller has %d replicas; haproxy.org/pod-maxconn is divided by the replica count and would round down to 0 (no limit). Give it at least %d workers or use controller haproxy-ingress." .svc.name $workers $replicas $replicas) }}
+{{- end }}
+haproxy.org/pod-maxconn: {{ $workers | quote }}
+haproxy.org/load-balance: {{ $ba.balance | quote }}
+{{- end }}
+{{- end }}
+
+{{/* A decimal as a Kubernetes quantity in milli-units: 0.7 -> 700m. */}}
+{{- define "crunch.quantity" -}}
+{{- printf "%dm" (int (round (mulf . 1000) 0)) }}
+{{- end }}
+
+{{/*
+The PromQL both KEDA and the docs use: the summed saturation of one Deployment's
+pods (pod names are <deployment>-<replicaset hash>-<suffix>), each averaged over
+the window like the prometheus-adapter rule does.
+*/}}
+{{- define "crunch.saturationQuery" -}}
+{{- printf "sum(avg_over_time(crunch_saturation{namespace=\"%s\",pod=~\"%s-[a-z0-9]+-[a-z0-9]+\"}[%s]))" .namespace .name .window }}
+{{- end }}

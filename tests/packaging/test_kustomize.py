@@ -1,0 +1,129 @@
+"""The kustomize base and overlays: they build, validate, and each does its one job."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.packaging.kube import (
+    K8S,
+    KUBE_VERSIONS,
+    NAMESPACE,
+    OVERLAYS,
+    SERVICES,
+    Doc,
+    assert_crunch_pod,
+    by_kind,
+    docs,
+    env_of,
+    kustomize,
+    load_yaml_file,
+    pod_specs,
+    validate,
+)
+
+TREES = ("base", *(f"overlays/{o}" for o in OVERLAYS))
+
+
+def build(tree: str) -> list[Doc]:
+    return docs(kustomize(tree))
+
+
+def test_every_overlay_has_a_directory_and_nothing_is_left_out() -> None:
+    on_disk = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+    assert on_disk == sorted(OVERLAYS)
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+def test_every_tree_is_valid_kubernetes(version: str) -> None:
+    done = validate({t.replace("/", "-"): kustomize(t) for t in TREES}, version)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_every_pod_is_locked_down_and_drains(tree: str) -> None:
+    items = build(tree)
+    specs = pod_specs(items)
+    assert sorted(specs) == sorted(f"Deployment/crunch-{s}" for s in SERVICES)
+    for where, spec in specs.items():
+        assert_crunch_pod(where, spec)
+    assert all(
+        d["metadata"].get("namespace") == NAMESPACE for d in items if d["kind"] != "Namespace"
+    )
+    (ns,) = by_kind(items, "Namespace").values()
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_base_routes_and_scales_on_saturation() -> None:
+    items = build("base")
+    (ingress,) = by_kind(items, "Ingress").values()
+    paths = {
+        p["path"]: p["backend"]["service"]["name"]
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert paths == {path: f"crunch-{name}" for name, path in SERVICES.items()}
+    for hpa in by_kind(items, "HorizontalPodAutoscaler").values():
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["pods"]["metric"]["name"] == "crunch_saturation"
+    for name, dep in by_kind(items, "Deployment").items():
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        assert c["image"] == "crunch:0.1.0"
+        expected = {"web": "none"}.get(name.removeprefix("crunch-"), name.removeprefix("crunch-"))
+        assert env_of(c)["CRUNCH_SERVICES"] == expected
+
+
+def test_prometheus_adapter_overlay_adds_the_scrape_config() -> None:
+    items = build("overlays/prometheus-adapter")
+    (sm,) = by_kind(items, "ServiceMonitor").values()
+    assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert len(by_kind(items, "HorizontalPodAutoscaler")) == len(SERVICES)
+
+
+def test_adapter_rule_is_the_same_in_both_files_and_matches_keda() -> None:
+    adapter = K8S / "overlays" / "prometheus-adapter" / "adapter"
+    (config,) = load_yaml_file(adapter / "config.yaml")
+    (values,) = load_yaml_file(adapter / "values.yaml")
+    assert config["rules"] == values["rules"]["custom"]
+    (rule,) = config["rules"]
+    assert rule["name"]["as"] == "crunch_saturation"
+    assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
+    assert "avg_over_time(<<.Series>>{<<.LabelMatchers>>}[30s])" in rule["metricsQuery"]
+    for so in by_kind(build("overlays/keda"), "ScaledObject").values():
+        assert "[30s]" in so["spec"]["triggers"][0]["metadata"]["query"]
+
+
+def test_keda_overlay_replaces_the_hpas() -> None:
+    items = build("overlays/keda")
+    assert by_kind(items, "HorizontalPodAutoscaler") == {}
+    assert sorted(by_kind(items, "ScaledObject")) == sorted(f"crunch-{s}" for s in SERVICES)
+
+
+def test_cpu_overlay_scales_on_cpu() -> None:
+    for hpa in by_kind(build("overlays/cpu"), "HorizontalPodAutoscaler").values():
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
+
+
+def test_kind_overlay_uses_the_loaded_image_and_one_worker() -> None:
+    items = build("overlays/kind")
+    for dep in by_kind(items, "Deployment").values():
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        assert c["imagePullPolicy"] == "Never"
+        assert c["resources"]["limits"]["cpu"] == "1", "CRUNCH_WORKERS reads limits.cpu"
+    for hpa in by_kind(items, "HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["minReplicas"] == 1
+        assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "crunch_saturation"
+
+
+def test_haproxy_ingress_overlay_caps_each_pod_at_its_workers() -> None:
+    items = build("overlays/haproxy-ingress")
+    (ingress,) = by_kind(items, "Ingress").values()
+    assert ingress["spec"]["ingressClassName"] == "haproxy"
+    deployments = by_kind(items, "Deployment")
+    controller_replicas = 2  # as documented in the overlay's kustomization.yaml
+    for name, svc in by_kind(items, "Service").items():
+        (c,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        workers = int(c["resources"]["limits"]["cpu"])
+        ann = svc["metadata"]["annotations"]
+        expected = max(1, workers // controller_replicas)
+        assert ann["haproxy-ingress.github.io/maxconn-server"] == str(expected)
+        assert ann["haproxy-ingress.github.io/timeout-queue"] == "30s"

@@ -102,6 +102,7 @@ else
   wheelhouse=auto
 fi
 
+previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "building $IMAGE on $base"
@@ -109,7 +110,11 @@ nice docker build --quiet \
   --build-arg "BASE_IMAGE=$base" --build-arg "WHEELHOUSE=$wheelhouse" \
   --build-arg "VERSION=$VERSION" --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
   -t "$IMAGE" . >/dev/null
-# Only dangling images of crunch's own build stage (see the Dockerfile's LABEL).
+# Only dangling images of crunch's own build stage (see the Dockerfile's LABEL), and
+# the image this build replaced under the same tag, if nothing else uses it.
 docker image prune --force --filter label=org.crunch.stage=build >/dev/null
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 log "built $IMAGE: $((size / 1000000)) MB"

@@ -1,0 +1,178 @@
+"""Request middleware: bounded route labels, request ids, per-request metrics and access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from app.logs import AccessLog
+from app.metrics import Metrics
+from app.middleware import RequestContextMiddleware, route_label
+
+GENERATED_ID = re.compile(r"[0-9a-f]{16}")
+KNOWN_LABELS = {
+    "/",
+    "/tasks",
+    "/batch",
+    "/hello",
+    "/world",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/work/{task}",
+    "/spawn/{name}",
+    "other",
+}
+
+
+async def echo_request_id(scope: Scope, receive: Receive, send: Send) -> None:
+    """A bare ASGI app answering with the request id the middleware put in the scope."""
+    if scope["path"] == "/boom":
+        raise RuntimeError("boom")
+    body = scope["state"]["request_id"].encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [(b"content-type", b"text/plain"), (b"x-app", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def client(metrics: Metrics, access_log: AccessLog | None = None) -> httpx.AsyncClient:
+    app = RequestContextMiddleware(echo_request_id, metrics, access_log)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+# route_label
+
+
+@pytest.mark.parametrize("path", sorted(KNOWN_LABELS - {"/work/{task}", "/spawn/{name}", "other"}))
+def test_fixed_route_is_its_own_label(path: str) -> None:
+    assert route_label(path) == path
+
+
+@pytest.mark.parametrize("path", ["/work/spin", "/work/", "/work/a/b/c", "/work/" + "x" * 5000])
+def test_any_work_path_is_the_work_template(path: str) -> None:
+    assert route_label(path) == "/work/{task}"
+
+
+@pytest.mark.parametrize("path", ["/spawn/ls", "/spawn/../../etc/passwd"])
+def test_any_spawn_path_is_the_spawn_template(path: str) -> None:
+    assert route_label(path) == "/spawn/{name}"
+
+
+@pytest.mark.parametrize(
+    "path", ["", "/work", "/healthz/", "/HELLO", "/favicon.ico", "/%00", "/tasks?x=1", "//"]
+)
+def test_unknown_path_is_other(path: str) -> None:
+    assert route_label(path) == "other"
+
+
+def test_thousand_random_paths_give_a_bounded_label_set() -> None:
+    paths = [f"/{prefix}/{i}" for i in range(1000) for prefix in ("work", "spawn", "x")]
+    assert {route_label(p) for p in paths} <= KNOWN_LABELS
+
+
+# Request ids
+
+
+async def test_valid_request_id_is_kept() -> None:
+    async with client(Metrics()) as c:
+        response = await c.get("/", headers={"X-Request-ID": "abc-123_x.y:z"})
+    assert response.headers["x-request-id"] == "abc-123_x.y:z"
+    assert response.text == "abc-123_x.y:z"
+
+
+@pytest.mark.parametrize(
+    "junk", [b"has space", b"semi;colon", "\u00fcn".encode("latin-1"), b"x" * 65, b""]
+)
+async def test_junk_request_id_is_replaced(junk: bytes) -> None:
+    async with client(Metrics()) as c:
+        response = await c.get("/", headers={b"X-Request-ID": junk})
+    assert GENERATED_ID.fullmatch(response.headers["x-request-id"])
+
+
+async def test_missing_request_id_is_generated() -> None:
+    async with client(Metrics()) as c:
+        response = await c.get("/")
+    assert GENERATED_ID.fullmatch(response.headers["x-request-id"])
+    assert response.text == response.headers["x-request-id"]
+
+
+async def test_each_request_gets_its_own_generated_id() -> None:
+    async with client(Metrics()) as c:
+        ids = {(await c.get("/")).headers["x-request-id"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+async def test_app_headers_and_status_are_kept() -> None:
+    async with client(Metrics()) as c:
+        response = await c.get("/")
+    assert (response.status_code, response.headers["x-app"]) == (201, "1")
+
+
+# Metrics and access log
+
+
+async def test_request_is_counted_under_its_route_label() -> None:
+    metrics = Metrics()
+    async with client(metrics) as c:
+        await c.get("/work/anything")
+        await c.post("/work/else")
+    labels = {"route": "/work/{task}", "method": "GET", "status": "201"}
+    assert metrics.registry.get_sample_value("crunch_requests_total", labels) == 1.0
+
+
+async def test_unusual_method_is_counted_as_other() -> None:
+    metrics = Metrics()
+    async with client(metrics) as c:
+        await c.request("BREW", "/")
+    labels = {"route": "/", "method": "other", "status": "201"}
+    assert metrics.registry.get_sample_value("crunch_requests_total", labels) == 1.0
+
+
+async def test_failing_app_is_counted_as_500_and_leaves_nothing_inflight() -> None:
+    metrics = Metrics()
+    async with client(metrics) as c:
+        with pytest.raises(RuntimeError, match="boom"):
+            await c.get("/boom")
+    labels = {"route": "other", "method": "GET", "status": "500"}
+    assert metrics.registry.get_sample_value("crunch_requests_total", labels) == 1.0
+    assert metrics.inflight == 0
+
+
+async def test_request_is_written_to_the_access_log(caplog: pytest.LogCaptureFixture) -> None:
+    access_log = AccessLog()
+    async with client(Metrics(), access_log) as c:
+        await c.get("/hello", headers={"X-Request-ID": "rid-1"})
+    with caplog.at_level(logging.INFO, logger="crunch.access"):
+        access_log.flush()
+    [record] = caplog.records
+    assert record.getMessage() == "GET /hello 201"
+    assert record.__dict__["request_id"] == "rid-1"
+
+
+async def test_non_http_scope_passes_through_untouched() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    metrics = Metrics()
+    scope: Scope = {"type": "lifespan"}
+    await RequestContextMiddleware(app, metrics, None)(scope, receive, send)
+    assert seen == [{"type": "lifespan"}]
+    assert metrics.registry.get_sample_value("crunch_requests_total", {}) is None

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             state.ready = False
             lag.cancel()
             await pool.close()
+            await spawner.close()
             if access_log is not None:
                 access_log.stop()
 

@@ -17,7 +17,7 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from app.config import ConfigError, Settings
@@ -63,6 +63,7 @@ class Spawner:
         self.output_limit = output_limit
         self.concurrency = concurrency
         self.running = 0
+        self._reapers: set[asyncio.Future[int | None]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Spawner:
@@ -78,6 +79,11 @@ class Spawner:
             settings.spawn_output_limit,
             settings.spawn_concurrency,
         )
+
+    async def close(self) -> None:
+        """Wait until every program a departed client left behind has been reaped."""
+        while self._reapers:
+            await asyncio.gather(*self._reapers, return_exceptions=True)
 
     def resolve(self, name: str) -> str:
         path = self.programs.get(name)
@@ -95,14 +101,14 @@ class Spawner:
         self.running += 1
         return Lease(self)
 
-    async def stream(self, name: str, args: list[str], lease: Lease) -> AsyncIterator[bytes]:
+    async def stream(self, name: str, args: list[str], lease: Lease) -> AsyncGenerator[bytes]:
         """Run the program; yield NDJSON lines, then release the slot ``lease`` holds."""
         started = time.monotonic()
-        path = self.resolve(name)
         sent = 0
         truncated = timed_out = False
         proc: asyncio.subprocess.Process | None = None
         try:
+            path = self.resolve(name)
             proc = await asyncio.create_subprocess_exec(
                 path,
                 *args,
@@ -138,11 +144,7 @@ class Spawner:
                     break
             if timed_out or truncated:
                 _kill(proc)
-            try:
-                code = await asyncio.wait_for(proc.wait(), 2.0)
-            except TimeoutError:
-                _kill(proc)
-                code = await proc.wait()
+            code = await _reap(proc)
             status = {
                 "exit": code,
                 "bytes": sent,
@@ -154,9 +156,24 @@ class Spawner:
         finally:
             lease.release()
             if proc is not None and proc.returncode is None:
+                # The client left early. No await here (a generator closed by the
+                # garbage collector may not await): kill now, reap in the background.
                 _kill(proc)
-                with contextlib.suppress(ProcessLookupError, ChildProcessError):
-                    await asyncio.shield(proc.wait())
+                reaper = asyncio.ensure_future(_reap(proc))
+                self._reapers.add(reaper)
+                reaper.add_done_callback(self._reapers.discard)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> int | None:
+    """Wait for the exit status. asyncio reports it only once the output pipe is closed,
+    so drain what is left first (a killed program's pipe closes at once)."""
+    assert proc.stdout is not None
+    try:
+        await asyncio.wait_for(proc.stdout.read(), 2.0)
+        return await asyncio.wait_for(proc.wait(), 2.0)
+    except TimeoutError:
+        _kill(proc)
+        return None
 
 
 class Lease:

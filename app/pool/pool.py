@@ -211,7 +211,7 @@ class Pool:
             loop.create_future(),
             now,
             now + (timeout if timeout is not None else self.timeout),
-            cost_class(cost * rate if rate is not None else None),
+            cost_class(0.0 if cost == 0 else cost * rate if rate is not None else None),
             cost,
         )
         if self._idle and not self._queue:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 #: Every server: ``make run``'s crunch, the peers, and the bare Starlette baseline.
-SERVERS = ("crunch", "blocking", "threadpool", "executor", "cluster", "bare")
+#: ``crunch-nice0`` is a diagnostic variant: crunch with ``CRUNCH_WORKER_NICE=0``.
+SERVERS = ("crunch", "crunch-nice0", "blocking", "threadpool", "executor", "cluster", "bare")
 #: The peers crunch is compared with in the HTTP scenarios, in a fixed order.
 PEERS = ("blocking", "threadpool", "executor", "cluster")
 
@@ -39,10 +40,13 @@ def free_port() -> int:
 
 def command(name: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
     """The command line and extra environment that start server ``name``."""
-    if name == "crunch":
+    if name in ("crunch", "crunch-nice0"):
         # As `make run` starts it (text logs, every default), on our port and pool size.
         argv = [str(BIN / "crunch"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        return [*argv, "--workers", str(workers)], {"CRUNCH_LOG_FORMAT": "text"}
+        env = {"CRUNCH_LOG_FORMAT": "text"}
+        if name == "crunch-nice0":
+            env["CRUNCH_WORKER_NICE"] = "0"
+        return [*argv, "--workers", str(workers)], env
     uvicorn = [str(BIN / "uvicorn"), f"bench.peers.{name}:app", "--host", "127.0.0.1"]
     uvicorn += ["--port", str(port), "--loop", "uvloop", "--http", "httptools"]
     uvicorn += ["--no-access-log", "--log-level", "warning"]
@@ -97,6 +101,15 @@ class Memory:
 
     def as_dict(self) -> dict[str, float]:
         return {"processes": self.processes, "rss_mb": self.rss_mb, "pss_mb": self.pss_mb}
+
+
+def cpu_pressure() -> float:
+    """Share of the last 10 s in which some runnable task waited for a CPU (PSI), in %."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return float(first.split("avg10=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def memory(pid: int) -> Memory:
@@ -169,8 +182,11 @@ async def _wait_ready(server: Server, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def stop(server: Server, grace: float = 3.0) -> None:
-    """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds."""
+def stop(server: Server, grace: float = 1.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds.
+
+    Nothing is measured after this, so a drain is not waited for.
+    """
     pgid = server.pid  # its own session: the group id is its pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
@@ -192,6 +208,8 @@ async def serving(
     argv, extra = command(name, port, workers)
     env = {**os.environ, **extra, "PYTHONPATH": str(ROOT)}
     log_dir.mkdir(parents=True, exist_ok=True)
+    if name not in SERVERS:
+        raise ValueError(f"unknown server {name!r} (known: {', '.join(SERVERS)})")
     with (log_dir / f"{name}-{port}.log").open("wb") as log:
         proc = subprocess.Popen(
             argv,

@@ -23,6 +23,7 @@ BEGIN = "<!-- bench:results:begin (written by `python -m bench.report`) -->"
 END = "<!-- bench:results:end -->"
 COLORS = {
     "crunch": "#d62728",
+    "crunch-nice0": "#ff9896",
     "blocking": "#7f7f7f",
     "threadpool": "#bcbd22",
     "executor": "#1f77b4",
@@ -198,6 +199,8 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     n_reps = len(reps)
     made: list[Path] = []
     servers = ["crunch", *results["meta"]["config"]["peers"]]
+    s2_extra = list(results["meta"]["config"].get("s2_extra", []))
+    s2_servers = servers + s2_extra
 
     def save(fig: Any, name: str) -> None:
         path = out / name
@@ -220,10 +223,10 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     # S2: goodput vs offered load.
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    cap = [r["S2"]["crunch"]["capacity"] for r in reps]
+    cap = [r["S2"]["crunch"].get("capacity_here", r["S2"]["crunch"]["capacity"]) for r in reps]
     capacity = sorted(cap)[len(cap) // 2]
     top = 0.0
-    for name in servers:
+    for name in s2_servers:
         by_mult: dict[float, list[tuple[float, float]]] = {}
         for r in reps:
             for step in r["S2"].get(name, {}).get("steps", []):
@@ -239,8 +242,16 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             lows.append(meds[-1] - good[0])
             highs.append(good[-1] - meds[-1])
         top = max(top, *xs)
+        style = "--" if name in s2_extra else "-"
         ax.errorbar(
-            xs, meds, yerr=[lows, highs], marker="o", capsize=3, label=name, color=_color(name)
+            xs,
+            meds,
+            yerr=[lows, highs],
+            marker="o",
+            capsize=3,
+            label=name,
+            color=_color(name),
+            ls=style,
         )
     ax.plot([0, top], [0, top], color="#bbbbbb", lw=0.8, ls="--", label="offered")
     ax.axhline(capacity, color="#555555", lw=0.8, ls=":", label="workers / inline task time")
@@ -256,7 +267,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     mults = sorted({s["mult"] for r in reps for s in r["S2"]["crunch"]["steps"]})
     fig, axes = plt.subplots(1, len(mults), figsize=(4 * len(mults), 4), squeeze=False)
     for ax, mult in zip(axes[0], mults, strict=True):
-        for name in servers:
+        for name in s2_servers:
             encoded = [
                 s["latency_ms"].get("hdr", "")
                 for r in reps
@@ -265,7 +276,8 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ]
             xs, ys = _cdf_points(_merged(encoded))
             if xs:
-                ax.step(xs, ys, where="post", label=name, color=_color(name))
+                style = "--" if name in s2_extra else "-"
+                ax.step(xs, ys, where="post", label=name, color=_color(name), ls=style)
         _cdf_axes(ax, f"S2 latency at {mult:g} x capacity")
     save(fig, "bench-s2-latency-cdf.png")
 

@@ -8,13 +8,14 @@ inline in this process, so "one task" means the same thing to every server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ class Config:
     small_count: int = 4
     s1_calls: int = 2000
     s1_warmup: int = 200
-    s2_mults: tuple[float, ...] = (0.5, 0.9, 1.1, 1.5)
+    s2_mults: tuple[float, ...] = (0.5, 1.0, 1.5)
+    # Diagnostic servers measured in S2 only (not goals): crunch with worker niceness 0.
+    s2_extra: tuple[str, ...] = ("crunch-nice0",)
     s2_duration: float = 4.0
     warmup: float = 1.0  # seconds of each open-loop run left out of goodput
     s3_duration: float = 5.0
@@ -53,6 +56,8 @@ class Config:
     s5_timeout: float = 5.0  # in S5 (crunch's worst queue wait is ~1.6 s)
     max_connections: int = 512
     selftest_duration: float = 2.0
+    calibrate_repeat: int = 7
+    reuse_servers: bool = False  # one server per name for S2-S5 (quick) or a fresh one each
 
     @classmethod
     def full(cls) -> Config:
@@ -68,15 +73,18 @@ class Config:
             s1_calls=300,
             s1_warmup=50,
             s2_mults=(1.2,),
-            s2_duration=2.0,
+            s2_extra=(),
+            s2_duration=1.5,
             warmup=0.5,
-            s3_duration=2.0,
-            s5_duration=2.0,
-            s5_peer_duration=2.0,
+            s3_duration=1.5,
+            s5_duration=1.5,
+            s5_peer_duration=1.5,
             s6_duration=1.0,
             timeout=1.0,
             s5_timeout=2.0,
             selftest_duration=0.5,
+            calibrate_repeat=3,
+            reuse_servers=True,
         )
 
 
@@ -133,8 +141,11 @@ class Sizes:
 
 
 def calibrate_all(config: Config) -> Sizes:
+    repeat = config.calibrate_repeat
     return Sizes(
-        calibrate(config.task_ms), calibrate(config.big_ms, 5), calibrate(config.small_ms, 21)
+        calibrate(config.task_ms, repeat),
+        calibrate(config.big_ms, max(3, repeat - 2)),
+        calibrate(config.small_ms, 3 * repeat),
     )
 
 
@@ -161,6 +172,47 @@ async def warm(server: Server, sizes: Sizes) -> None:
     await loadgen.request(f"{server.url}/work/noop", timeout=30)
 
 
+class Launcher:
+    """Gives scenarios a started, warmed-up server.
+
+    By default every scenario (and S2 after a step that left a backlog) gets a fresh
+    server. With ``reuse`` (the quick run) each server is started once and kept;
+    between scenarios it gets ``settle`` seconds to finish what is left.
+    """
+
+    def __init__(
+        self, config: Config, sizes: Sizes, log_dir: Path, reuse: bool = False, settle: float = 1.0
+    ) -> None:
+        self.config = config
+        self.sizes = sizes
+        self.log_dir = log_dir
+        self.reuse = reuse
+        self.settle = settle
+        self._kept: dict[str, Server] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, name: str) -> AsyncIterator[Server]:
+        if not self.reuse:
+            async with serving(name, self.config.workers, self.log_dir) as server:
+                await warm(server, self.sizes)
+                yield server
+            return
+        kept = self._kept.get(name)
+        if kept is None:
+            kept = await self._stack.enter_async_context(
+                serving(name, self.config.workers, self.log_dir)
+            )
+            await warm(kept, self.sizes)
+            self._kept[name] = kept
+        else:
+            await asyncio.sleep(self.settle)
+        yield kept
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
 # --------------------------------------------------------------------------- S1
 
 
@@ -182,17 +234,21 @@ def s1_dispatch(config: Config) -> dict[str, Any]:
 
 
 async def s2_throughput(
-    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
 ) -> dict[str, Any]:
-    """Goodput of ~50 ms spins at rising offered rates; memory idle and under load (S7)."""
+    """Goodput of ~50 ms spins at rising offered rates; memory idle and under load (S7).
+
+    ``capacity_here`` is workers / the inline time of one task measured right before
+    and right after this server's run, so the goal's ratio sees the same machine.
+    """
     capacity = config.workers / sizes.task.seconds
+    inline = [_time_spin(sizes.task.n, 5)]
     steps: list[dict[str, Any]] = []
     idle: dict[str, float] = {}
     loaded: list[dict[str, float]] = []
     mults = list(config.s2_mults)
     while mults:
-        async with serving(server_name, config.workers, log_dir) as server:
-            await warm(server, sizes)
+        async with launch(server_name) as server:
             if not idle:
                 await asyncio.sleep(0.5)
                 idle = server.memory().as_dict()
@@ -214,10 +270,13 @@ async def s2_throughput(
                 if _dirty(result):
                     break  # fresh server for the next rate
                 await asyncio.sleep(0.5)
+    inline.append(_time_spin(sizes.task.n, 5))
     peak = max(step["goodput"] for step in steps)
     under_load = max(loaded, key=lambda m: m["pss_mb"]) if loaded else {}
     return {
         "capacity": capacity,
+        "inline_ms": [round(t * 1000, 3) for t in inline],
+        "capacity_here": config.workers / statistics.mean(inline),
         "steps": steps,
         "peak_goodput": peak,
         "memory": {"idle": idle, "load": under_load},
@@ -228,12 +287,11 @@ async def s2_throughput(
 
 
 async def s3_responsiveness(
-    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
 ) -> dict[str, Any]:
     """``/healthz`` latency (open loop, precise send times) while the pool is saturated."""
     capacity = config.workers / sizes.task.seconds
-    async with serving(server_name, config.workers, log_dir) as server:
-        await warm(server, sizes)
+    async with launch(server_name) as server:
         load_task = asyncio.create_task(
             loadgen.open_loop(
                 _spin_url(server, sizes.task),
@@ -259,7 +317,7 @@ async def s3_responsiveness(
 
 
 async def s4_head_of_line(
-    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
 ) -> dict[str, Any]:
     """A big batch, then (0.1 s later) a small one: when does the small one finish?"""
 
@@ -274,8 +332,7 @@ async def s4_head_of_line(
         items = json.loads(raw) if status == 200 else []
         return loadgen.clock() - start, status, items
 
-    async with serving(server_name, config.workers, log_dir) as server:
-        await warm(server, sizes)
+    async with launch(server_name) as server:
         big_task = asyncio.create_task(post(batch(sizes.big, config.big_count)))
         await asyncio.sleep(0.1)
         try:
@@ -290,7 +347,11 @@ async def s4_head_of_line(
     def ok(items: list[Any], count: int) -> bool:
         return len(items) == count and all(item.get("status") == 200 for item in items)
 
+    runs = [float(item["run_ms"]) / 1000 for item in big_items if "run_ms" in item]
+    big_task_s = statistics.median(runs) if runs else sizes.big.seconds
     return {
+        "big_task_s": big_task_s,
+        "ratio_to_big_task_run": small_s / big_task_s,
         "small_s": small_s,
         "big_s": big_s,
         "small_ok": small_status == 200 and ok(small_items, config.small_count),
@@ -303,13 +364,12 @@ async def s4_head_of_line(
 
 
 async def s5_overload(
-    server_name: str, config: Config, sizes: Sizes, log_dir: Path
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
 ) -> dict[str, Any]:
     """``s5_mult`` x capacity of ~50 ms spins; crunch for ``s5_duration``, peers shorter."""
     capacity = config.workers / sizes.task.seconds
     duration = config.s5_duration if server_name == "crunch" else config.s5_peer_duration
-    async with serving(server_name, config.workers, log_dir) as server:
-        await warm(server, sizes)
+    async with launch(server_name) as server:
         result = await loadgen.open_loop(
             _spin_url(server, sizes.task),
             config.s5_mult * capacity,
@@ -326,15 +386,15 @@ async def s5_overload(
 # --------------------------------------------------------------------------- S6
 
 
-async def s6_http(config: Config, log_dir: Path) -> dict[str, Any]:
+async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
     """Closed-loop requests/s: ``/work/noop`` on crunch vs the same path on bare Starlette."""
     out: dict[str, Any] = {}
     test = await loadgen.self_test(duration=config.s6_duration, concurrency=config.s6_concurrency)
     out["trivial"] = test.result.summary()
     for name in ("bare", "crunch"):
-        async with serving(name, config.workers, log_dir) as server:
+        async with launch(name) as server:
             url = f"{server.url}/work/noop"
-            await loadgen.closed_loop(url, config.s6_concurrency, 0.5)  # warm up
+            await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration / 4)
             result = await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration)
             out[name] = result.summary()
             out[name]["rps"] = result.statuses.get(200, 0) / result.elapsed
@@ -357,14 +417,4 @@ async def selftest(config: Config, sizes: Sizes) -> dict[str, Any]:
     return {"bulk": bulk.summary(), "probe": probe.summary()}
 
 
-ServerScenario = Callable[[str, Config, Sizes, Path], Any]
-
-
-@dataclass
-class Rep:
-    """Everything one repetition measured."""
-
-    index: int
-    sizes: Sizes
-    load_before: tuple[float, float, float]
-    data: dict[str, Any] = field(default_factory=dict)
+ServerScenario = Callable[["Launcher", str, Config, Sizes], Awaitable[dict[str, Any]]]

@@ -147,7 +147,7 @@ def test_goals_and_table_from_a_synthetic_repetition() -> None:
     rep = {
         "S1": {"crunch": {"p50": 0.02}, "ppe": {"p50": 0.1}, "anyio": {"p50": 0.04}},
         "S2": {
-            "crunch": {"capacity": 40.0, "peak_goodput": 38.0},
+            "crunch": {"capacity_here": 40.0, "peak_goodput": 38.0},
             "cluster": {"peak_goodput": 36.0},
         },
         "S6": {"crunch": {"rps": 1000.0}, "bare": {"rps": 4000.0}, "trivial": {"rps": 1e4}},

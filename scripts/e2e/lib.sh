@@ -11,7 +11,7 @@ mkdir -p "$BIN" "$IMAGES"
 # Versions (one place).
 K8S_VERSION=v1.34.4          # last line whose kubelet still runs on cgroup v1 by default
 KIND_VERSION=v0.30.0         # kind release made for Kubernetes 1.34
-ETCD_VERSION=v3.6.4          # etcd kubeadm 1.34 expects (image tag 3.6.4-0)
+ETCD_VERSION=v3.6.5          # etcd kubeadm 1.34.4 expects (image tag 3.6.5-0)
 COREDNS_VERSION=v1.12.1      # CoreDNS kubeadm 1.34 expects
 PAUSE_TAG=3.10.1             # pause tag kubeadm 1.34 expects
 CLUSTER=${E2E_CLUSTER:-crunch-e2e}

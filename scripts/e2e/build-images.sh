@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Build every container image the offline cluster runs, from the binaries of
+# build-bins.sh and Debian rootfs images of rootfs.sh, and save each as a tarball
+# under .cache/e2e/images (rebuilt only when its inputs change). Tags are the
+# upstream names kubeadm and kind ask for, so nothing is ever pulled.
+source "$(dirname "$0")/lib.sh"
+TOOLS=$("$E2E_DIR/rootfs.sh" tools iptables iproute2 conntrack ca-certificates procps prometheus)
+
+# save IMAGE TAR STAMP: docker save after a build.
+tarname() { echo "$IMAGES/$(echo "$1" | tr '/:' '__').tar"; }
+fresh() { # IMAGE STAMP -> 0 when the saved tarball matches the inputs
+  local t; t=$(tarname "$1")
+  [ -s "$t" ] && [ "$(cat "$t.stamp" 2>/dev/null)" = "$2" ]
+}
+save() { local t; t=$(tarname "$1"); docker save "$1" "${@:3}" -o "$t.tmp" && mv "$t.tmp" "$t" && echo "$2" > "$t.stamp"; log "image $1 saved"; }
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# static IMAGE PATH-IN-IMAGE BINARY [EXTRA-TAG...]: a one-binary image.
+static() {
+  local image=$1 dest=$2 bin=$3 st d; shift 3
+  if [ ! -x "$bin" ] && [ -n "${E2E_PARTIAL:-}" ]; then log "image $image skipped: no $bin yet"; return; fi
+  st=$(stamp_of "$bin" <(echo "$image $dest $*"))
+  if fresh "$image" "$st"; then log "image $image cached"; return; fi
+  d=$(mktemp -d); mkdir -p "$d/$(dirname "$dest")" "$d/tmp" "$d/etc"; chmod 1777 "$d/tmp"
+  cp "$bin" "$d/$dest"
+  echo 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' > "$d/etc/passwd"
+  echo 'nogroup:x:65534:' > "$d/etc/group"
+  tar -C "$d" --numeric-owner --owner=0 --group=0 -c . | docker import \
+    -c "ENV PATH=/usr/local/bin:/usr/bin:/bin" -c "ENTRYPOINT [\"$dest\"]" - "$image" >/dev/null
+  rm -rf "$d"
+  local extra=()
+  for t in "$@"; do docker tag "$image" "$t"; extra+=("$t"); done
+  save "$image" "$st" "${extra[@]}"
+}
+
+# fromtools IMAGE CONTEXT-DIR DOCKERFILE-TEXT: an image on the Debian tools rootfs.
+fromtools() {
+  local image=$1 ctx=$2 text=$3 st
+  st=$(stamp_of <(echo "$TOOLS $text") $(find "$ctx" -type f | sort))
+  if fresh "$image" "$st"; then log "image $image cached"; return; fi
+  printf 'FROM %s\n%s\n' "$TOOLS" "$text" | docker build -q -t "$image" -f - "$ctx" >/dev/null
+  save "$image" "$st"
+}
+
+K=$K8S_VERSION
+# The images kubeadm will ask for must be exactly the ones built here.
+want=$("$BIN/kubeadm" config images list --kubernetes-version "$K" 2>/dev/null | sort)
+have=$(printf '%s\n' registry.k8s.io/kube-{apiserver,controller-manager,scheduler,proxy}:$K \
+  registry.k8s.io/coredns/coredns:$COREDNS_VERSION registry.k8s.io/pause:$PAUSE_TAG \
+  registry.k8s.io/etcd:${ETCD_VERSION#v}-0 | sort)
+if [ "$want" != "$have" ]; then
+  echo "build-images: kubeadm $K wants other images than lib.sh pins:" >&2
+  diff <(echo "$want") <(echo "$have") >&2 || true
+  exit 1
+fi
+static registry.k8s.io/pause:$PAUSE_TAG /pause "$BIN/pause" registry.k8s.io/pause:3.10
+static registry.k8s.io/kube-apiserver:$K /usr/local/bin/kube-apiserver "$BIN/kube-apiserver"
+static registry.k8s.io/kube-controller-manager:$K /usr/local/bin/kube-controller-manager "$BIN/kube-controller-manager"
+static registry.k8s.io/kube-scheduler:$K /usr/local/bin/kube-scheduler "$BIN/kube-scheduler"
+static registry.k8s.io/etcd:${ETCD_VERSION#v}-0 /usr/local/bin/etcd "$BIN/etcd"
+static registry.k8s.io/coredns/coredns:$COREDNS_VERSION /coredns "$BIN/coredns"
+static crunch-e2e/local-path-provisioner:1 /usr/local/bin/local-path-provisioner "$BIN/local-path-provisioner"
+static crunch-e2e/prometheus-adapter:1 /adapter "$BIN/prometheus-adapter"
+static crunch-e2e/traefik:1 /traefik "$BIN/traefik"
+
+ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
+cp "$BIN/kube-proxy" "$BIN/kubectl" "$E2E_DIR/images/cni/routes-cni" "$ctx/"
+fromtools registry.k8s.io/kube-proxy:$K "$ctx" 'COPY kube-proxy /usr/local/bin/kube-proxy'
+fromtools crunch-e2e/routes-cni:1 "$ctx" 'COPY kubectl routes-cni /usr/local/bin/
+ENTRYPOINT ["/usr/local/bin/routes-cni"]'
+fromtools crunch-e2e/prometheus:1 "$ctx" 'USER 65534
+ENTRYPOINT ["/usr/bin/prometheus"]'
+# local-path-provisioner's helper pod needs a shell, mkdir, rm, chmod.
+fromtools crunch-e2e/local-path-helper:1 "$ctx" ''

@@ -1,8 +1,14 @@
 """B1: busy-aware balancing vs round-robin on the seed's workload, through a real HAProxy.
 
-Two crunch instances (one worker each by default: this is a 2-CPU machine) serve
-``/hello``, which spins a random ``n`` drawn uniformly from ``[spin_min, spin_max]``
-(the seed's microservice): tasks of uneven size that neither balancer can see.
+Two crunch instances (one worker each by default: this is a 2-CPU machine) run tasks
+of a random size ``n`` drawn uniformly from ``[spin_min, spin_max]``, cost growing with
+n*n, drawn inside the instance so that neither balancer can see it. Two workloads:
+
+- ``spin``: ``GET /hello``, the seed's microservice, which burns the CPU (``spin(n)``);
+- ``hold``: ``GET /work/hold`` (``bench/tasks.py``), which keeps the worker busy for
+  the same shape of time but asleep. The balancer sees the very same busy workers; the
+  service times no longer depend on the CPU other processes leave over, which on a
+  shared 2-CPU machine otherwise swings capacity by tens of percent from minute to minute.
 The same instances sit behind HAProxy in two modes (``app.balancer.haproxy``):
 
 - ``busy``: ``balance leastconn`` + ``maxconn`` = workers; the overflow waits in
@@ -21,10 +27,11 @@ Next to the measurement, ``model`` simulates the same queues with ideal servers
 (constant arrivals, the same task-size distribution, no overheads): the best ratio
 this workload allows, which tells a miss of the balancer from a limit of the workload.
 
-Writes ``bench/results/balance.json``, ``docs/img/balance-cdf.png``,
-``docs/img/balance-tail.png`` and the results section of ``docs/balancing.md``.
+Writes ``bench/results/balance.json`` (one entry per workload),
+``docs/img/balance-<workload>-{cdf,tail}.png`` and the workload's results section of
+``docs/balancing.md``.
 
-    python -m bench.balance [--reps 3] [--duration 30] [--quick]
+    python -m bench.balance [--workload hold|spin|all] [--reps 3] [--duration 30] [--quick]
 """
 
 from __future__ import annotations
@@ -57,30 +64,47 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "balance.json"
 DOC = ROOT / "docs" / "balancing.md"
 IMG = ROOT / "docs" / "img"
-BEGIN, END = "<!-- balance-results:begin -->", "<!-- balance-results:end -->"
+BEGIN, END = "<!-- balance-results:begin -->", "<!-- balance-results:end -->"  # per workload
 MODES: tuple[Mode, ...] = ("busy", "roundrobin")
+WORKLOADS = ("hold", "spin")
 
 
 @dataclass(frozen=True)
 class Config:
+    workload: str = "hold"
     reps: int = 3
     instances: int = 2
     workers: int = 1
     spin_min: int = 300
     spin_max: int = 1500
+    hold_ms: float = 140.0  # hold: milliseconds for n = 1000 (mean task ~ 0.93 x this)
     loads: tuple[float, ...] = (0.5, 0.8, 0.95)
-    duration: float = 30.0  # seconds of open-loop sending per run
-    warmup: float = 3.0  # seconds left out of goodput at the start of a run
+    duration: float = 60.0  # seconds of open-loop sending per (load, mode), in all slices
+    slices: int = 3  # the modes alternate this many times per load
+    warmup: float = 1.0  # seconds left out of goodput at the start of every slice
     capacity_duration: float = 10.0
     timeout: float = 60.0  # per request, from its intended send time
     queue_timeout: float = 30.0  # HAProxy's timeout queue in busy mode
+    queue_slack: int = 0  # busy mode: maxconn = workers + this
     max_connections: int = 1024
     seed: int = 1
     model_jobs: int = 200_000  # simulated tasks per model point
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(reps=1, duration=8.0, warmup=1.0, capacity_duration=4.0)
+        return cls(reps=1, duration=8.0, slices=2, capacity_duration=4.0)
+
+
+def key(config: Config) -> str:
+    """Where a run is stored: the workload (hold: with its scale), the slack when not 0."""
+    name = f"hold-ms{config.hold_ms:g}" if config.workload == "hold" else config.workload
+    return name + (f"-slack{config.queue_slack}" if config.queue_slack else "")
+
+
+def path(config: Config) -> str:
+    if config.workload == "spin":
+        return "/hello"
+    return f"/work/hold?lo={config.spin_min}&hi={config.spin_max}&ms={config.hold_ms:g}"
 
 
 def log(message: str) -> None:
@@ -134,10 +158,16 @@ class Bench:
     reps: list[dict[str, Any]] = field(default_factory=list)
 
     def settings(self, mode: Mode) -> BalancerSettings:
-        return replace(self.cluster.settings, mode=mode, queue_timeout=self.config.queue_timeout)
+        slack = self.config.queue_slack if mode == "busy" else 0
+        return replace(
+            self.cluster.settings,
+            mode=mode,
+            queue_timeout=self.config.queue_timeout,
+            queue_slack=slack,
+        )
 
     def use(self, mode: Mode) -> None:
-        if self.cluster.settings.mode != mode:
+        if self.cluster.settings != self.settings(mode):
             self.cluster.rebalance(self.settings(mode))
 
     async def idle(self) -> None:
@@ -157,7 +187,7 @@ class Bench:
         await self.idle()
         workers = self.config.instances * self.config.workers
         result = await loadgen.closed_loop(
-            self.front + "/hello",
+            self.front + path(self.config),
             concurrency=4 * workers,
             duration=self.config.capacity_duration,
             timeout=self.config.timeout,
@@ -166,40 +196,82 @@ class Bench:
             raise RuntimeError(f"capacity run answered nothing: {result.summary()}")
         return result.ok / result.elapsed
 
-    async def run(self, mode: Mode, rate: float) -> dict[str, Any]:
+    async def run(self, mode: Mode, rate: float, duration: float) -> loadgen.Result:
         self.use(mode)
         await self.idle()
-        result = await loadgen.open_loop(
-            self.front + "/hello",
+        return await loadgen.open_loop(
+            self.front + path(self.config),
             rate=rate,
-            duration=self.config.duration,
+            duration=duration,
             timeout=self.config.timeout,
             max_connections=self.config.max_connections,
         )
-        summary = result.summary(warmup=self.config.warmup)
-        summary["goodput"] = result.goodput(self.config.warmup, self.config.duration)
-        summary["rejected_503"] = result.statuses.get(503, 0)
-        return summary
 
     async def rep(self, index: int) -> dict[str, Any]:
+        """Capacity, then every load in both modes, in interleaved slices.
+
+        Each (load, mode) gets ``slices`` open-loop runs of ``duration / slices`` s, the
+        modes alternating slice by slice, so both see the same minutes of a shared machine.
+        """
         capacity = await self.capacity()
-        log(f"rep {index + 1}: capacity {capacity:.1f} req/s")
+        log(f"{self.config.workload} rep {index + 1}: capacity {capacity:.1f} req/s")
         runs: dict[str, dict[str, Any]] = {}
         orders = []
+        part = self.config.duration / self.config.slices
         for n, load in enumerate(self.config.loads):
-            order = MODES if (index + n) % 2 == 0 else MODES[::-1]
-            orders.append(list(order))
-            for mode in order:
-                summary = await self.run(mode, load * capacity)
+            results: dict[str, list[loadgen.Result]] = {mode: [] for mode in MODES}
+            for k in range(self.config.slices):
+                order = MODES if (index + n + k) % 2 == 0 else MODES[::-1]
+                orders.append(list(order))
+                for mode in order:
+                    results[mode].append(await self.run(mode, load * capacity, part))
+            for mode in MODES:
+                summary = combine(results[mode], self.config.warmup)
                 lat = summary["latency_ms"]
                 log(
-                    f"rep {index + 1} load {load:.0%} {mode:<10} p50 {lat.get('p50', 0):7.1f} "
+                    f"{self.config.workload} rep {index + 1} load {load:.0%} {mode:<10} "
+                    f"p50 {lat.get('p50', 0):7.1f} "
                     f"p99 {lat.get('p99', 0):7.1f} ms, goodput {summary['goodput']:.1f}/s, "
                     f"503: {summary['rejected_503']}, errors {summary['errors']}, "
                     f"timeouts {summary['timeouts']}"
                 )
                 runs[f"{mode}@{load}"] = summary
         return {"capacity": capacity, "orders": orders, "runs": runs}
+
+
+def combine(results: Sequence[loadgen.Result], warmup: float) -> dict[str, Any]:
+    """One summary for several runs of the same load: histograms and counts added up.
+
+    Goodput counts 2xx answers completed inside each run's sending window after its
+    first ``warmup`` seconds, over the total of those windows.
+    """
+    total = loadgen.Result(results[0].url, results[0].method, "open", results[0].rate, 0, 0)
+    done = 0.0
+    window = 0.0
+    for r in results:
+        total.duration += r.duration
+        total.connections = max(total.connections, r.connections)
+        for name in ("planned", "sent", "responses", "timeouts", "errors"):
+            setattr(total, name, getattr(total, name) + getattr(r, name))
+        total.rejected_without_retry_after += r.rejected_without_retry_after
+        total.elapsed += r.elapsed
+        total.connections_opened += r.connections_opened
+        for code, count in r.statuses.items():
+            total.statuses[code] = total.statuses.get(code, 0) + count
+        for kind, count in r.error_kinds.items():
+            total.error_kinds[kind] = total.error_kinds.get(kind, 0) + count
+        total.latency.add(r.latency)
+        total.send_lag.add(r.send_lag)
+        total.service.add(r.service)
+        for code, hist in r.by_status.items():
+            total.by_status.setdefault(code, loadgen.new_histogram()).add(hist)
+        done += r.goodput(warmup, r.duration) * (r.duration - warmup)
+        window += r.duration - warmup
+    summary = total.summary()
+    summary["goodput"] = done / window if window > 0 else 0.0
+    summary["rejected_503"] = total.statuses.get(503, 0)
+    summary["slices"] = len(results)
+    return summary
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -297,6 +369,8 @@ async def measure(config: Config, log_dir: Path) -> dict[str, Any]:
         # shared machine, which swings capacity between runs; the comparison is fairer
         # when they compete on equal terms.
         CRUNCH_WORKER_NICE="0",
+        CRUNCH_TASK_MODULES="bench.tasks",
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     )
     base = free_port()
     while not all(_free(base + n) for n in range(config.instances)):
@@ -326,7 +400,9 @@ async def measure(config: Config, log_dir: Path) -> dict[str, Any]:
         for index in range(config.reps):
             reps.append(await bench.rep(index))
     return {
-        "scenario": "B1 busy-aware vs round-robin (bench/balance.py)",
+        "scenario": f"B1 busy-aware vs round-robin, workload {config.workload} (bench/balance.py)",
+        "path": path(config),
+        "key": key(config),
         "config": asdict(config),
         "machine": {
             "cpus": os.cpu_count(),
@@ -393,14 +469,14 @@ def plot(data: dict[str, Any], img: Path = IMG) -> list[Path]:
         axes[0].legend(loc="lower right" if kind == "cdf" else "lower left")
         c = data["config"]
         fig.suptitle(
-            f"/hello spin n ~ U[{c['spin_min']}, {c['spin_max']}], {c['instances']} instances "
-            f"x {c['workers']} worker, {c['reps']} reps merged"
+            f"{data.get('path', '/hello')}: n ~ U[{c['spin_min']}, {c['spin_max']}], "
+            f"{c['instances']} instances x {c['workers']} worker, {c['reps']} reps merged"
         )
         fig.tight_layout()
-        path = img / f"balance-{kind}.png"
-        fig.savefig(path, dpi=110)
+        out = img / f"balance-{data.get('key', c.get('workload', 'spin'))}-{kind}.png"
+        fig.savefig(out, dpi=110)
         plt.close(fig)
-        paths.append(path)
+        paths.append(out)
     return paths
 
 
@@ -413,12 +489,16 @@ def _fmt(s: dict[str, float], digits: int = 0, pct: bool = False) -> str:
 def markdown(data: dict[str, Any]) -> str:
     c = data["config"]
     caps = [r["capacity"] for r in data["reps"]]
+    workload = data.get("key", c.get("workload", "spin"))
+    slack = c.get("queue_slack", 0)
     lines = [
-        f"Measured {data['started']} ({data['seconds']:.0f} s): {c['reps']} repetitions, "
-        f"{c['instances']} instances x {c['workers']} worker, `/hello` with spin n uniform in "
+        f"Workload `{workload}`, measured {data['started']} ({data['seconds']:.0f} s): "
+        f"{c['reps']} repetitions, {c['instances']} instances x {c['workers']} worker, "
+        f"`{data.get('path', '/hello')}` with n uniform in "
         f"[{c['spin_min']}, {c['spin_max']}], {c['duration']:.0f} s open-loop per run; "
         f"capacity {statistics.median(caps):.1f} req/s (min {min(caps):.1f}, max "
-        f"{max(caps):.1f}); {data['machine']['cpus']} CPUs, {data['machine']['haproxy']}.",
+        f"{max(caps):.1f}); busy-aware maxconn = workers + {slack}; "
+        f"{data['machine']['cpus']} CPUs, {data['machine']['haproxy']}.",
         "Values are median [min, max] over the repetitions; the p99 ratio is busy-aware / "
         "round-robin within each repetition; *model* is the same ratio for ideal servers "
         "(see below).",
@@ -448,62 +528,83 @@ def markdown(data: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "![latency CDF](img/balance-cdf.png)",
+        f"![latency CDF, {workload}](img/balance-{workload}-cdf.png)",
         "",
-        "![latency tail](img/balance-tail.png)",
+        f"![latency tail, {workload}](img/balance-{workload}-tail.png)",
     ]
     return "\n".join(lines)
 
 
+def markers(workload: str) -> tuple[str, str]:
+    return BEGIN.replace(":begin", f":{workload}:begin"), END.replace(":end", f":{workload}:end")
+
+
 def write_doc(data: dict[str, Any], doc: Path = DOC) -> None:
-    text = doc.read_text() if doc.exists() else f"# Balancing\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{markdown(data)}\n{END}{tail}")
+    """Replace the workload's results section of the doc (added at the end if missing)."""
+    begin, end = markers(data.get("key", data["config"].get("workload", "spin")))
+    text = doc.read_text() if doc.exists() else "# Balancing\n"
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{markdown(data)}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.balance", description=__doc__)
+    parser.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="1 short repetition (smoke test)")
     parser.add_argument("--reps", type=int)
-    parser.add_argument("--duration", type=float, help="seconds per open-loop run")
+    parser.add_argument("--duration", type=float, help="open-loop seconds per load and mode")
+    parser.add_argument("--slices", type=int, help="the modes alternate this often per load")
     parser.add_argument("--spin-min", type=int)
     parser.add_argument("--spin-max", type=int)
+    parser.add_argument("--slack", type=int, help="busy mode: maxconn = workers + SLACK")
+    parser.add_argument("--hold-ms", type=float, help="hold: milliseconds for n = 1000")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
         "--report-only", action="store_true", help="redo plots and doc from --output"
     )
     parser.add_argument("--no-doc", action="store_true", help="write the JSON only")
     args = parser.parse_args(argv)
-    if args.report_only:
-        data = json.loads(args.output.read_text())
-    else:
-        config = Config.quick() if args.quick else Config()
-        changes = {
-            k: v
-            for k, v in (
-                ("reps", args.reps),
-                ("duration", args.duration),
-                ("spin_min", args.spin_min),
-                ("spin_max", args.spin_max),
-            )
-            if v is not None
-        }
-        config = replace(config, **changes)
-        with tempfile.TemporaryDirectory(prefix="crunch-balance-") as tmp:
-            data = asyncio.run(measure(config, Path(tmp)))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(data, indent=1) + "\n")
-        log(f"wrote {args.output}")
-    if not args.no_doc:
-        for path in plot(data):
-            log(f"wrote {path}")
-        write_doc(data)
-        log(f"wrote {DOC}")
-    for goal in data["goals"]:
-        log(f"{goal['id']}: {goal['value']} -> {'met' if goal['met'] else 'MISSED'}")
+    workloads = WORKLOADS if args.workload == "all" else (args.workload,)
+    stored: dict[str, Any] = json.loads(args.output.read_text()) if args.output.exists() else {}
+    changes = {
+        k: v
+        for k, v in (
+            ("reps", args.reps),
+            ("duration", args.duration),
+            ("slices", args.slices),
+            ("spin_min", args.spin_min),
+            ("spin_max", args.spin_max),
+            ("queue_slack", args.slack),
+            ("hold_ms", args.hold_ms),
+        )
+        if v is not None
+    }
+    if not args.report_only:
+        base = Config.quick() if args.quick else Config()
+        for workload in workloads:
+            config = replace(base, workload=workload, **changes)
+            with tempfile.TemporaryDirectory(prefix="crunch-balance-") as tmp:
+                stored[key(config)] = asyncio.run(measure(config, Path(tmp)))
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(stored, indent=1) + "\n")
+            log(f"wrote {args.output} ({key(config)})")
+    keys = [key(replace(Config(), workload=w, **changes)) for w in workloads]
+    for name in keys:
+        data = stored.get(name)
+        if data is None:
+            log(f"no {name} results in {args.output}")
+            continue
+        if not args.no_doc:
+            for out in plot(data):
+                log(f"wrote {out}")
+            write_doc(data)
+            log(f"wrote {DOC} ({name})")
+        for goal in data["goals"]:
+            verdict = "met" if goal["met"] else "MISSED"
+            log(f"{name} {goal['id']}: {goal['value']:.3g} -> {verdict}")
     return 0
 
 

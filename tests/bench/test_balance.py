@@ -11,7 +11,7 @@ pytest.importorskip("hdrh", reason="bench deps: pip install -r bench/requirement
 
 from bench import balance, loadgen
 
-CONFIG = balance.Config(reps=2, loads=(0.5, 0.8, 0.95), model_jobs=2000)
+CONFIG = balance.Config(workload="hold", reps=2, loads=(0.5, 0.8, 0.95), model_jobs=2000)
 
 
 def test_the_model_favours_busy_aware_and_the_gap_grows_with_load() -> None:
@@ -72,12 +72,34 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
         **balance.analyse(CONFIG, _reps(100, 250)),
     }
     doc = tmp_path / "balancing.md"
-    doc.write_text(f"# prose\n\n{balance.BEGIN}\nold\n{balance.END}\n\nmore prose\n")
+    begin, end = balance.markers("hold")
+    doc.write_text(f"# prose\n\n{begin}\nstale-section\n{end}\n\nmore prose\n")
     balance.write_doc(data, doc)
     text = doc.read_text()
     assert text.startswith("# prose")
     assert text.endswith("more prose\n")
-    assert "old" not in text
+    assert "stale-section" not in text
     assert "| 80% | busy |" in text
     paths = balance.plot(data, tmp_path / "img")
+    assert [p.name for p in paths] == ["balance-hold-cdf.png", "balance-hold-tail.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_slices_of_one_load_combine_into_one_summary() -> None:
+    def result(latencies_ms: list[int], statuses: dict[int, int]) -> loadgen.Result:
+        r = loadgen.Result("http://127.0.0.1:1/x", "GET", "open", 10.0, 10.0, 8)
+        for ms in latencies_ms:
+            r.latency.record_value(ms * 1000)
+        r.responses = len(latencies_ms)
+        r.statuses = statuses
+        r.ok_times.extend([2.0, 3.0, 9.5])
+        return r
+
+    summary = balance.combine([result([10, 20], {200: 2}), result([30], {200: 1, 503: 4})], 1.0)
+    assert summary["responses"] == 3
+    assert summary["statuses"] == {"200": 3, "503": 4}
+    assert summary["rejected_503"] == 4
+    assert summary["latency_ms"]["count"] == 3
+    assert summary["latency_ms"]["max"] == pytest.approx(30, rel=0.01)
+    assert summary["goodput"] == pytest.approx(6 / 18)  # 3 answers per 9 s window, twice
+    assert summary["slices"] == 2

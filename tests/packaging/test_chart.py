@@ -11,6 +11,7 @@ from tests.packaging.kube import (
     KUBE_VERSIONS,
     MODES,
     NAMESPACE,
+    ROOT,
     SERVICES,
     Doc,
     assert_crunch_pod,
@@ -21,6 +22,7 @@ from tests.packaging.kube import (
     find_tools,
     helm_fails,
     helm_template,
+    kustomize,
     pod_specs,
     run,
     validate,
@@ -38,13 +40,17 @@ EVERYTHING = (
 )  # fmt: skip
 
 # Value sets rendered, linted and validated: the default, each autoscaling mode,
-# and every optional feature at once.
+# every optional feature at once, and a lowered CPU request with a strict hostname spread.
 CONFIGS: dict[str, tuple[str, ...]] = {
     "default": (),
     **{f"mode-{m}": ("--set", f"autoscaling.mode={m}") for m in MODES},
     "everything": EVERYTHING,
     "haproxytech": (*EVERYTHING, "--set", "ingress.busyAware.controller=haproxytech"),
-}
+    "small-nodes": (
+        "--set", "serviceDefaults.resources.requests.cpu=250m",
+        "--set", "topologySpread.whenUnsatisfiable=DoNotSchedule",
+    ),
+}  # fmt: skip
 
 
 def render(*flags: str) -> list[Doc]:
@@ -180,12 +186,107 @@ def test_keda_mode_uses_scaled_objects_on_the_same_signal() -> None:
 
 
 def test_off_mode_has_fixed_replicas_and_no_autoscaler() -> None:
-    items = render("--set", "autoscaling.mode=off", "--set", "serviceDefaults.replicas=3")
-    assert by_kind(items, "HorizontalPodAutoscaler") == by_kind(items, "ScaledObject") == {}
-    assert {d["spec"]["replicas"] for d in by_kind(items, "Deployment").values()} == {3}
-    for mode in ("prometheus-adapter", "keda", "cpu"):
-        deps = by_kind(render("--set", f"autoscaling.mode={mode}"), "Deployment").values()
-        assert all("replicas" not in d["spec"] for d in deps), "the autoscaler owns replicas"
+    for flags in ((), ("--is-upgrade",)):
+        items = render(
+            "--set", "autoscaling.mode=off", "--set", "serviceDefaults.replicas=3", *flags
+        )  # fmt: skip
+        assert by_kind(items, "HorizontalPodAutoscaler") == by_kind(items, "ScaledObject") == {}
+        assert {d["spec"]["replicas"] for d in by_kind(items, "Deployment").values()} == {3}
+
+
+PER_SERVICE_MIN = json.dumps(
+    [
+        {"name": "web", "path": "/", "crunchServices": "none", "minReplicas": 3},
+        {"name": "hello", "path": "/hello", "crunchServices": "hello"},
+        {"name": "world", "path": "/world", "crunchServices": "world"},
+    ]
+)
+
+
+@pytest.mark.parametrize("mode", ["prometheus-adapter", "keda", "cpu"])
+def test_install_starts_at_the_autoscaler_minimum(mode: str) -> None:
+    """A Deployment without replicas starts at 1 until the autoscaler's first sync."""
+    items = render(
+        "--set", f"autoscaling.mode={mode}",
+        "--set", "serviceDefaults.minReplicas=2",
+        "--set", "serviceDefaults.replicas=5",
+        "--set-json", f"services={PER_SERVICE_MIN}",
+    )  # fmt: skip
+    replicas = {n: d["spec"]["replicas"] for n, d in by_kind(items, "Deployment").items()}
+    assert replicas == {"crunch-web": 3, "crunch-hello": 2, "crunch-world": 2}
+
+
+@pytest.mark.parametrize("mode", ["prometheus-adapter", "keda", "cpu"])
+def test_upgrade_leaves_replicas_to_the_autoscaler(mode: str) -> None:
+    """On upgrade the chart renders the live count (a `lookup`, empty offline) and
+    never minReplicas or `replicas`, which would undo a scale-out."""
+    items = render("--is-upgrade", "--set", f"autoscaling.mode={mode}")
+    deps = by_kind(items, "Deployment").values()
+    assert all("replicas" not in d["spec"] for d in deps), "the autoscaler owns replicas"
+
+
+def test_cpu_request_equals_the_limit_unless_lowered() -> None:
+    def resources(*flags: str) -> dict[str, Doc]:
+        return {
+            n: d["spec"]["template"]["spec"]["containers"][0]["resources"]
+            for n, d in by_kind(render(*flags), "Deployment").items()
+        }
+
+    for res in resources().values():
+        assert res["requests"]["cpu"] == res["limits"]["cpu"] == "2"
+    lowered = resources("--set", "serviceDefaults.resources.requests.cpu=250m")
+    for res in lowered.values():
+        assert res["requests"] == {"cpu": "250m", "memory": "256Mi"}
+        assert res["limits"] == {"cpu": "2", "memory": "512Mi"}, "the pool is sized to the limit"
+    services = [
+        {"name": "web", "path": "/", "crunchServices": "none", "workers": 4,
+         "resources": {"requests": {"cpu": 1.5}}},
+        {"name": "hello", "path": "/hello", "crunchServices": "hello"},
+        {"name": "world", "path": "/world", "crunchServices": "world"},
+    ]  # fmt: skip
+    per_service = resources(
+        "--set", "serviceDefaults.resources.requests.cpu=500m",
+        "--set-json", f"services={json.dumps(services)}",
+    )  # fmt: skip
+    assert per_service["crunch-web"]["requests"]["cpu"] == "1.5"
+    assert per_service["crunch-web"]["limits"]["cpu"] == "4"
+    assert per_service["crunch-hello"]["requests"]["cpu"] == "500m"
+    assert per_service["crunch-hello"]["requests"]["memory"] == "256Mi", "merged, not replaced"
+
+
+def test_zone_spread_never_blocks_scheduling() -> None:
+    """Only the hostname constraint follows topologySpread.whenUnsatisfiable: nodes
+    without a zone label would be filtered out by a DoNotSchedule zone constraint."""
+    items = render("--set", "topologySpread.whenUnsatisfiable=DoNotSchedule")
+    for dep in by_kind(items, "Deployment").values():
+        spread = {
+            t["topologyKey"]: t["whenUnsatisfiable"]
+            for t in dep["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        }
+        assert spread == {
+            "kubernetes.io/hostname": "DoNotSchedule",
+            "topology.kubernetes.io/zone": "ScheduleAnyway",
+        }
+
+
+def test_e2e_values_give_the_kind_overlay_resources() -> None:
+    """scripts/e2e/values-e2e.yaml lowers the CPU request with the chart's own value
+    (no post-renderer), to what k8s/overlays/kind sets."""
+    values = ROOT / "scripts" / "e2e" / "values-e2e.yaml"
+    chart = by_kind(render("-f", str(values)), "Deployment")
+    kind = by_kind(docs(kustomize("overlays/kind")), "Deployment")
+    assert sorted(chart) == sorted(kind)
+    for name, dep in chart.items():
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        (k,) = kind[name]["spec"]["template"]["spec"]["containers"]
+        assert (
+            c["resources"]
+            == k["resources"]
+            == {
+                "requests": {"cpu": "250m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "384Mi"},
+            }
+        )
 
 
 def test_a_new_microservice_is_added_from_values_alone() -> None:
@@ -228,6 +329,18 @@ BAD_VALUES = {
     "cpu set by hand": (
         ("--set", "serviceDefaults.resources.limits.cpu=3"),
         "additional properties 'cpu' not allowed",
+    ),
+    "cpu request above the limit": (
+        ("--set", "serviceDefaults.resources.requests.cpu=2500m"),
+        "services[web]: resources.requests.cpu (2500m) must be above 0 and at most the CPU limit",
+    ),
+    "cpu request not a quantity": (
+        ("--set", "serviceDefaults.resources.requests.cpu=half"),
+        "/serviceDefaults/resources/requests/cpu",
+    ),
+    "cpu request of zero": (
+        ("--set", "serviceDefaults.resources.requests.cpu=0"),
+        "/serviceDefaults/resources/requests/cpu",
     ),
     "typo in a key": (("--set", "autoscalling.mode=cpu"), "additional properties 'autoscalling'"),
     "writable root filesystem": (

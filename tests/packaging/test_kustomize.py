@@ -97,6 +97,14 @@ def test_keda_overlay_replaces_the_hpas() -> None:
     assert sorted(by_kind(items, "ScaledObject")) == sorted(f"crunch-{s}" for s in SERVICES)
 
 
+@pytest.mark.parametrize("tree", TREES)
+def test_no_tree_sets_replicas_next_to_an_autoscaler(tree: str) -> None:
+    """`kubectl apply` re-applies every field each time: a replicas count would reset
+    a scaled-out Deployment to it on every apply."""
+    for name, dep in by_kind(build(tree), "Deployment").items():
+        assert "replicas" not in dep["spec"], f"{tree}: {name}"
+
+
 def test_cpu_overlay_scales_on_cpu() -> None:
     for hpa in by_kind(build("overlays/cpu"), "HorizontalPodAutoscaler").values():
         (metric,) = hpa["spec"]["metrics"]
@@ -109,6 +117,7 @@ def test_kind_overlay_uses_the_loaded_image_and_one_worker() -> None:
         (c,) = dep["spec"]["template"]["spec"]["containers"]
         assert c["imagePullPolicy"] == "Never"
         assert c["resources"]["limits"]["cpu"] == "1", "CRUNCH_WORKERS reads limits.cpu"
+        assert c["resources"]["requests"]["cpu"] == "250m", "more pods per 2-CPU node"
     for hpa in by_kind(items, "HorizontalPodAutoscaler").values():
         assert hpa["spec"]["minReplicas"] == 1
         assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "crunch_saturation"

@@ -135,3 +135,28 @@ the window like the prometheus-adapter rule does.
 {{- define "crunch.saturationQuery" -}}
 {{- printf "sum(avg_over_time(crunch_saturation{namespace=\"%s\",pod=~\"%s-[a-z0-9]+-[a-z0-9]+\"}[%s]))" .namespace .name .window }}
 {{- end }}
+
+{{/*
+The CPU request of one service's container, call with (dict "root" $ "svc" $svc).
+The limit is always `workers` (the pool reads its size from it); the request equals
+it unless resources.requests.cpu is set, which may lower it (never raise it) so
+more pods fit on small nodes. The pool is sized to the limit either way.
+*/}}
+{{- define "crunch.cpuRequest" -}}
+{{- $limit := int .svc.workers }}
+{{- $req := dig "requests" "cpu" "" (.svc.resources | default dict) | toString }}
+{{- if eq $req "" }}
+{{- $limit }}
+{{- else }}
+{{- $milli := 0 }}
+{{- if hasSuffix "m" $req }}
+{{- $milli = int (trimSuffix "m" $req) }}
+{{- else }}
+{{- $milli = int (round (mulf (float64 $req) 1000) 0) }}
+{{- end }}
+{{- if or (le $milli 0) (gt $milli (mul $limit 1000)) }}
+{{- fail (printf "services[%s]: resources.requests.cpu (%s) must be above 0 and at most the CPU limit, which is workers (%d)" .svc.name $req $limit) }}
+{{- end }}
+{{- $req }}
+{{- end }}
+{{- end }}

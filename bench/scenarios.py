@@ -358,7 +358,16 @@ async def s4_head_of_line(
 
     runs = [float(item["run_ms"]) / 1000 for item in big_items if "run_ms" in item]
     big_task_s = statistics.median(runs) if runs else sizes.big.seconds
+    # The big tasks already running when the small batch came: it cannot overtake those.
+    first = [
+        float(item["run_ms"]) / 1000
+        for item in big_items
+        if "run_ms" in item and float(item.get("queue_ms", 0.0)) < 100.0
+    ]
+    waits = [float(item.get("queue_ms", 0.0)) / 1000 for item in small_items]
     return {
+        "first_big_runs_s": first,
+        "small_max_queue_s": max(waits) if waits else None,
         "big_task_s": big_task_s,
         "ratio_to_big_task_run": small_s / big_task_s,
         "small_s": small_s,

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics(task.name for task in registry)
     pool = Pool(settings, registry, observer=metrics)
     metrics.attach(pool)
-    access_log = AccessLog() if settings.access_log else None
+    access_log = AccessLog(settings.log_format) if settings.access_log else None
     state = AppState(settings, pool, Admission(pool, metrics), metrics, spawner)
 
     @contextlib.asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -68,48 +69,64 @@ def test_text_formatter_appends_extras_as_key_value() -> None:
     assert line.endswith(" request_id=r1")
 
 
-def test_access_log_writes_nothing_before_flush(caplog: pytest.LogCaptureFixture) -> None:
-    access_log = AccessLog()
-    with caplog.at_level(logging.INFO, logger="crunch.access"):
-        access_log.record("r1", "GET", "/x", 200, 0.001, "1.2.3.4")
-    assert caplog.records == []
+def test_access_log_writes_nothing_before_flush() -> None:
+    out = io.StringIO()
+    access_log = AccessLog(stream=out)
+    access_log.record("r1", "GET", "/x", 200, 0.001, "1.2.3.4")
+    assert out.getvalue() == ""
 
 
-def test_access_log_flush_writes_one_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
-    access_log = AccessLog()
+def test_access_log_flush_writes_one_json_line_per_request() -> None:
+    out = io.StringIO()
+    access_log = AccessLog("json", stream=out)
     access_log.record("r1", "GET", "/x", 200, 0.0015, "1.2.3.4")
     access_log.record("r2", "POST", "/y", 503, 0.5, "-")
-    with caplog.at_level(logging.INFO, logger="crunch.access"):
-        access_log.flush()
-    assert [r.getMessage() for r in caplog.records] == ["GET /x 200", "POST /y 503"]
+    access_log.flush()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["GET /x 200", "POST /y 503"]
 
 
-def test_access_log_line_carries_request_fields(caplog: pytest.LogCaptureFixture) -> None:
-    access_log = AccessLog()
+def test_access_log_line_carries_request_fields() -> None:
+    out = io.StringIO()
+    access_log = AccessLog("json", stream=out)
     access_log.record("r1", "GET", "/x", 200, 0.0015, "1.2.3.4")
-    with caplog.at_level(logging.INFO, logger="crunch.access"):
-        access_log.flush()
-    [record] = caplog.records
-    fields = {k: record.__dict__[k] for k in ("request_id", "status", "duration_ms", "client")}
-    assert fields == {"request_id": "r1", "status": 200, "duration_ms": 1.5, "client": "1.2.3.4"}
+    access_log.flush()
+    line = json.loads(out.getvalue())
+    fields = {k: line[k] for k in ("request_id", "status", "duration_ms", "client", "logger")}
+    assert fields == {
+        "request_id": "r1",
+        "status": 200,
+        "duration_ms": 1.5,
+        "client": "1.2.3.4",
+        "logger": "crunch.access",
+    }
 
 
-def test_access_log_flush_empties_the_buffer(caplog: pytest.LogCaptureFixture) -> None:
-    access_log = AccessLog()
+def test_access_log_text_format_is_one_readable_line() -> None:
+    out = io.StringIO()
+    access_log = AccessLog("text", stream=out)
+    access_log.record("r1", "GET", "/x", 200, 0.0015, "1.2.3.4")
+    access_log.flush()
+    assert "crunch.access: GET /x 200 request_id=r1 duration_ms=1.5" in out.getvalue()
+
+
+def test_access_log_flush_empties_the_buffer() -> None:
+    out = io.StringIO()
+    access_log = AccessLog(stream=out)
+    for i in range(200):  # more than one chunk
+        access_log.record(f"r{i}", "GET", "/x", 200, 0.0, "-")
+    access_log.flush()
+    access_log.flush()
+    assert len(out.getvalue().splitlines()) == 200
+
+
+def test_access_log_stop_writes_what_is_left() -> None:
+    out = io.StringIO()
+    access_log = AccessLog(stream=out, interval=60)
+    access_log.start()
     access_log.record("r1", "GET", "/x", 200, 0.0, "-")
-    with caplog.at_level(logging.INFO, logger="crunch.access"):
-        access_log.flush()
-        access_log.flush()
-    assert len(caplog.records) == 1
-
-
-def test_access_log_stop_writes_what_is_left(caplog: pytest.LogCaptureFixture) -> None:
-    access_log = AccessLog(interval=60)
-    with caplog.at_level(logging.INFO, logger="crunch.access"):
-        access_log.start()
-        access_log.record("r1", "GET", "/x", 200, 0.0, "-")
-        access_log.stop()
-    assert [r.getMessage() for r in caplog.records] == ["GET /x 200"]
+    access_log.stop()
+    assert json.loads(out.getvalue())["message"] == "GET /x 200"
 
 
 @pytest.fixture

@@ -441,6 +441,7 @@ def plot(data: dict[str, Any], img: Path = IMG) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     img.mkdir(parents=True, exist_ok=True)
     loads = data["config"]["loads"]
@@ -460,6 +461,7 @@ def plot(data: dict[str, Any], img: Path = IMG) -> list[Path]:
                     ys = [max(1e-5, 1 - p[1] / 100) for p in points]
                 ax.plot(xs, ys, color=colors[mode], label=labels[mode])
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{load:.0%} of capacity")
             ax.set_xlabel("latency (ms, from intended send time)")
             ax.grid(True, which="both", alpha=0.3)
@@ -495,7 +497,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"Workload `{workload}`, measured {data['started']} ({data['seconds']:.0f} s): "
         f"{c['reps']} repetitions, {c['instances']} instances x {c['workers']} worker, "
         f"`{data.get('path', '/hello')}` with n uniform in "
-        f"[{c['spin_min']}, {c['spin_max']}], {c['duration']:.0f} s open-loop per run; "
+        f"[{c['spin_min']}, {c['spin_max']}], {c['duration']:.0f} s open-loop per load and mode "
+        f"({c.get('slices', 1)} slice(s), modes alternating); "
         f"capacity {statistics.median(caps):.1f} req/s (min {min(caps):.1f}, max "
         f"{max(caps):.1f}); busy-aware maxconn = workers + {slack}; "
         f"{data['machine']['cpus']} CPUs, {data['machine']['haproxy']}.",

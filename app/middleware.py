@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,7 +49,18 @@ def _request_id(scope: Scope) -> bytes:
             if 0 < len(value) <= 64 and set(value.decode("latin-1")) <= _VALID_ID:
                 return bytes(value)
             break
-    return os.urandom(8).hex().encode()
+    return _next_id()
+
+
+def _id_source() -> Callable[[], bytes]:
+    # A random per-process prefix and a counter: unique across pods and restarts,
+    # without a getrandom() system call per request.
+    prefix = os.urandom(4).hex()
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter):08x}".encode()
+
+
+_next_id = _id_source()
 
 
 class RequestContextMiddleware:

@@ -15,11 +15,15 @@ from app.errors import CrunchError
 log = logging.getLogger("crunch.errors")
 
 
+# One encoder for every response: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        return _encode(content).encode()
 
 
 def error_response(exc: CrunchError) -> JSONResponse:

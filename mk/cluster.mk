@@ -18,5 +18,5 @@ haproxy-config: venv ## print the HAProxy configuration `make cluster` uses
 cluster: venv haproxy-install ## HAProxy on :8081 (busy-aware) -> crunch on :8082 (/hello), :8083 (/world)
 	CRUNCH_LOG_FORMAT=$${CRUNCH_LOG_FORMAT:-text} $(PY) -m app.balancer.cluster $(CLUSTER_ARGS)
 
-bench-balance: venv haproxy-install ## busy-aware vs round-robin at 50/80/95 % load (docs/balancing.md)
+bench-balance: bench-deps haproxy-install ## B1: busy-aware vs round-robin at 50/80/95 % load (~40 min): docs/balancing.md
 	$(PY) -m bench.balance $(BENCH_BALANCE_ARGS)

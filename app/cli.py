@@ -23,14 +23,24 @@ def _parser() -> argparse.ArgumentParser:
             help=f"{setting.doc} [env CRUNCH_{setting.name.upper()}]",
         )
     commands.add_parser("settings", help="print every setting, its default and why (Markdown)")
-    balancer = commands.add_parser(
-        "haproxy-config", help="print an HAProxy config for local instances", add_help=False
+    commands.add_parser(
+        "haproxy-config", help="print the HAProxy config for local instances (see --help)"
     )
-    balancer.add_argument("args", nargs=argparse.REMAINDER)
+    commands.add_parser("cluster", help="HAProxy in front of local instances (make cluster)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The balancer commands have flags of their own: hand them over untouched.
+    if argv[:1] == ["haproxy-config"]:
+        from app.balancer.haproxy import main as haproxy_main
+
+        return haproxy_main(argv[1:])
+    if argv[:1] == ["cluster"]:
+        from app.balancer.cluster import main as cluster_main
+
+        return cluster_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "settings":
         print("| variable | default | what it is for | watch |\n|---|---|---|---|")
@@ -38,10 +48,6 @@ def main(argv: list[str] | None = None) -> int:
             shown = f"`{metric}`" if metric else ""
             print(f"| `{name}` | `{default or '(empty)'}` | {doc} | {shown} |")
         return 0
-    if args.command == "haproxy-config":
-        from app.balancer.haproxy import main as haproxy_main
-
-        return haproxy_main(args.args)
     overrides = {s.name: getattr(args, s.name) for s in SETTINGS}
     # Like uvicorn's --app-dir: user task modules are found relative to where crunch runs.
     if os.getcwd() not in sys.path:

@@ -6,6 +6,11 @@ task carries an id; the worker answers with it and the pool resolves the awaitin
 caller's future (the seed's resolver map). A watchdog enforces deadlines: a task
 still queued at its deadline gets 503, one still running gets 504 and its worker is
 killed and replaced. A worker that dies fails only the task it was running.
+
+One exception to "only idle workers": a worker running a tiny task (cost class 0,
+estimated under 5 ms) may be sent the next tiny task ahead of time, so it does not sit
+idle for a round trip through the event loop between two tasks of a few microseconds.
+Nothing else is ever sent ahead, so no task can wait behind a bigger one this way.
 """
 
 from __future__ import annotations
@@ -106,7 +111,8 @@ class Pool:
         self._workers: dict[int, WorkerProcess] = {}
         self._idle: list[WorkerProcess] = []
         self._dying: set[WorkerProcess] = set()  # exited or killed, not yet reaped
-        self._pending: dict[int, Job] = {}  # task id → running job: the resolver map
+        self._pending: dict[int, Job] = {}  # task id → job sent to a worker: the resolver map
+        self._prefetched = 0  # of those, tiny tasks sent ahead that have not started
         self._task_ids = itertools.count(1)
         self._worker_ids = itertools.count(1)
         self._rate: dict[str, float] = {}  # seconds per unit of estimated cost, per task
@@ -121,11 +127,11 @@ class Pool:
 
     @property
     def busy(self) -> int:
-        return len(self._pending)
+        return len(self._pending) - self._prefetched
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + self._prefetched
 
     @property
     def live_workers(self) -> int:
@@ -252,6 +258,28 @@ class Pool:
             self._queue.push(job)
             if self._idle:
                 self._next(self._idle.pop())
+            return
+        if job.cost_class == 0 and self._queue:
+            self._prefetch(worker)
+
+    def _prefetch(self, worker: WorkerProcess) -> None:
+        """Send a tiny task ahead to a worker that is running a tiny task."""
+        limit = self.settings.max_tasks_per_worker
+        if worker.next_job is not None or (limit and worker.tasks_done + 1 >= limit):
+            return
+        while (job := self._queue.pop_if_class(0)) is not None:
+            if job.future.done():
+                continue
+            try:
+                worker.send(encode((job.id, job.name, job.params)))
+            except OSError:
+                self._queue.push_front(job)  # the worker is dying; _on_exit replaces it
+                return
+            job.worker = worker
+            worker.next_job = job
+            self._pending[job.id] = job
+            self._prefetched += 1
+            return
 
     def _next(self, worker: WorkerProcess) -> None:
         """Give an idle worker the next queued task, or park it."""
@@ -281,9 +309,19 @@ class Pool:
                 self._on_ready(worker)
                 continue
             job = self._pending.pop(task_id, None)
-            worker.job = None
             worker.tasks_done += 1
+            ahead = worker.next_job
+            if ahead is not None and ahead.id != task_id:
+                # The task sent ahead starts now: the worker reads it next.
+                worker.next_job = None
+                self._prefetched -= 1
+                worker.job = ahead
+                ahead.started_at = loop.time()
+            else:
+                worker.job = None
             if job is None:  # its deadline passed already; the answer has no taker
+                if worker.state is State.RETIRING:
+                    self._unstart(worker)
                 continue
             run_s = run_ns / 1e9
             queue_s = job.started_at - job.enqueued_at
@@ -291,6 +329,7 @@ class Pool:
             if kind == FATAL:
                 _fail(job, WorkerCrashed(f"task {job.name!r} broke its worker: {value}"))
                 worker.state = State.RETIRING
+                self._unstart(worker)
                 continue
             if kind == ERROR:
                 _fail(job, TaskFailed(f"task {job.name!r} failed: {value}"))
@@ -304,7 +343,17 @@ class Pool:
                 worker.exit_reason = "recycle"
                 worker.retire()
             elif worker.state is State.BUSY:
-                self._next(worker)
+                if worker.job is None:
+                    self._next(worker)
+                elif self._queue:
+                    self._prefetch(worker)
+
+    def _unstart(self, worker: WorkerProcess) -> None:
+        """A dying worker will not run the task it was sent ahead: put it back in line."""
+        promoted = worker.job
+        if promoted is not None and worker.next_job is None:
+            worker.job, worker.next_job = None, promoted
+            self._prefetched += 1
 
     def _on_ready(self, worker: WorkerProcess) -> None:
         if worker.state is not State.STARTING:
@@ -339,6 +388,17 @@ class Pool:
             self._pending.pop(job.id, None)
             _fail(job, WorkerCrashed(f"the worker running task {job.name!r} died"))
         worker.job = None
+        ahead = worker.next_job
+        if ahead is not None:
+            # Sent ahead but never started (results arrive in order): it keeps its place.
+            worker.next_job = None
+            self._pending.pop(ahead.id, None)
+            self._prefetched -= 1
+            ahead.worker = None
+            if not ahead.future.done():
+                self._queue.push_front(ahead)
+                if self._idle:
+                    self._next(self._idle.pop())
         worker.state = State.DEAD
         self._forget(worker)
         self._reap_later(worker, 0)
@@ -385,7 +445,12 @@ class Pool:
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
-            for job in [j for j in self._pending.values() if j.deadline <= now]:
+            expired = [
+                j
+                for j in self._pending.values()
+                if j.deadline <= now and (j.worker is None or j.worker.next_job is not j)
+            ]
+            for job in expired:
                 self._pending.pop(job.id, None)
                 worker = job.worker
                 _fail(

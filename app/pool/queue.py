@@ -53,18 +53,34 @@ class CostQueue(Generic[T]):
         self._lanes[item.cost_class].append(item)
         self._size += 1
 
-    def pop(self) -> T | None:
-        best: deque[T] | None = None
-        best_key = 0.0
+    def _best(self) -> int:
+        """Index of the lane whose head goes next, or -1 when empty."""
+        best, best_key = -1, 0.0
         for index, lane in enumerate(self._lanes):
             if lane:
                 key = lane[0].enqueued_at + index * self.aging
-                if best is None or key < best_key:
-                    best, best_key = lane, key
-        if best is None:
+                if best < 0 or key < best_key:
+                    best, best_key = index, key
+        return best
+
+    def pop(self) -> T | None:
+        best = self._best()
+        if best < 0:
             return None
         self._size -= 1
-        return best.popleft()
+        return self._lanes[best].popleft()
+
+    def pop_if_class(self, cost_class: int) -> T | None:
+        """The next item, but only if it is of ``cost_class``."""
+        if self._best() != cost_class:
+            return None
+        self._size -= 1
+        return self._lanes[cost_class].popleft()
+
+    def push_front(self, item: T) -> None:
+        """Put back an item that was taken but never ran: it keeps its place."""
+        self._lanes[item.cost_class].appendleft(item)
+        self._size += 1
 
     def remove(self, item: T) -> bool:
         try:

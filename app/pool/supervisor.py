@@ -34,6 +34,7 @@ class WorkerProcess:
         "from_fd",
         "id",
         "job",
+        "next_job",
         "proc",
         "reader",
         "started_at",
@@ -64,6 +65,7 @@ class WorkerProcess:
         self.reader = FrameReader()
         self.state = State.STARTING
         self.job: Job | None = None
+        self.next_job: Job | None = None  # a tiny task sent ahead (see Pool._prefetch)
         self.tasks_done = 0
         self.started_at = time.monotonic()
         self.exit_reason = "crash"

@@ -176,3 +176,23 @@ async def test_close_stops_every_worker(make_pool: PoolFactory) -> None:
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+async def test_tiny_tasks_sent_ahead_all_come_back(make_pool: PoolFactory) -> None:
+    pool = await make_pool(workers=2, queue_limit=1000)
+    await pool.submit("noop", {})
+    results = await asyncio.gather(*(pool.submit("spin", {"n": i % 7}) for i in range(500)))
+    assert [r.value for r in results] == [(i % 7) ** 2 for i in range(500)]
+    assert (pool.busy, pool.queued, pool._prefetched) == (0, 0, 0)
+
+
+async def test_tiny_task_is_never_sent_ahead_behind_a_big_one(make_pool: PoolFactory) -> None:
+    pool = await make_pool(workers=2, queue_limit=1000)
+    await pool.submit("nap", {"seconds": 0.3})  # teach the pool that naps of 0.3 s are big
+    await pool.submit("noop", {})
+    big = asyncio.ensure_future(pool.submit("nap", {"seconds": 0.6}))
+    await wait_for(lambda: pool.busy == 1)
+    tiny = await asyncio.gather(*(pool.submit("noop", {}) for _ in range(200)))
+    big_worker = (await big).worker
+    # Every tiny task ran on the other worker: none waited behind the big nap.
+    assert all(r.worker != big_worker for r in tiny)

@@ -155,3 +155,15 @@ def test_error_messages_are_one_line() -> None:
 def test_settings_table_lists_every_environment_name() -> None:
     names = [row[0] for row in settings_table()]
     assert names == [f"CRUNCH_{s.name.upper()}" for s in SETTINGS]
+
+
+def test_dataclass_defaults_agree_with_the_settings_table() -> None:
+    # Settings() (used by code and tests) and SETTINGS (used by env, CLI and docs)
+    # must not drift; workers and pod_name depend on the machine by design.
+    from app.config import SETTINGS, Settings
+
+    plain = Settings()
+    for setting in SETTINGS:
+        if setting.name in ("workers", "pod_name"):
+            continue
+        assert getattr(plain, setting.name) == setting.parse(setting.default()), setting.name

@@ -181,6 +181,84 @@ def backends(instances: Sequence[Instance]) -> dict[str, list[Instance]]:
     return {group: members for group, members in groups.items() if members}
 
 
+# Sections shared by `render` (instances at fixed addresses) and `render_kubernetes`
+# (pods found through cluster DNS): one text for timeouts, retries, errors, checks.
+
+
+def _defaults_section(settings: BalancerSettings) -> list[str]:
+    queue = settings.queue_wait
+    server_timeout = settings.task_timeout + 5  # the app answers 504 at its task timeout
+    client_timeout = queue + server_timeout + 5
+    out = ["defaults", "    mode http"]
+    if settings.access_log:
+        out += ["    log global", "    option httplog"]
+    out += [
+        "    timeout connect 2s",
+        f"    timeout client {_duration(client_timeout)}",
+        f"    timeout server {_duration(server_timeout)}",
+        f"    timeout queue {_duration(queue)}",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 10s",
+        "    timeout check 2s",
+        "    # An instance that refuses the connection or answers 503 (its queue is full, or it",
+        "    # drains) never started the task: try another one.",
+        "    option redispatch",
+        "    retries 2",
+        "    retry-on conn-failure 503",
+        "    # HAProxy's own 503 (queue timeout, no instance ready) speaks the app's error JSON.",
+        "    http-error status 503 content-type application/json "
+        f"string {overloaded_body(settings)} hdr Retry-After {settings.retry_after}",
+        "",
+    ]
+    return out
+
+
+def _retry_after_lines(settings: BalancerSettings) -> list[str]:
+    return [
+        "    # Every 503 tells the client when to come back, whoever produced it.",
+        f"    http-after-response set-header Retry-After {settings.retry_after} "
+        "if { status 503 } !{ res.hdr(retry-after) -m found }",
+    ]
+
+
+def _backend_head(settings: BalancerSettings) -> list[str]:
+    """A backend's lines before its servers: balance, /readyz checks, queue limit."""
+    out = [
+        f"    balance {'leastconn' if settings.mode == 'busy' else 'roundrobin'}",
+        "    option httpchk",
+        "    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost",
+        "    http-check expect status 200",
+    ]
+    if settings.queue_limit:
+        out.append(
+            "    http-request return status 503 content-type application/json "
+            f"string {_queue_full_body(settings)} hdr Retry-After {settings.retry_after} "
+            f"if {{ queue() ge {settings.queue_limit} }}"
+        )
+    out.append("    http-response set-header X-Crunch-Instance %[srv_name]")
+    inter = _duration(settings.check_interval)
+    out.append(f"    default-server check inter {inter} fastinter {inter} fall 2 rise 1")
+    return out
+
+
+def _stats_section(settings: BalancerSettings, health: bool = False) -> list[str]:
+    if settings.stats_port is None:
+        return []
+    out = ["", "listen stats", f"    bind {settings.host}:{settings.stats_port}"]
+    if health:
+        out.append(
+            "    http-request return status 200 content-type text/plain string ok "
+            "if { path /healthz }"
+        )
+    out += [
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    stats enable",
+        "    stats uri /",
+        "    stats refresh 2s",
+    ]
+    return out
+
+
 def render(instances: Sequence[Instance], settings: BalancerSettings | None = None) -> str:
     """The complete HAProxy configuration for these instances. Pure: no I/O."""
     settings = settings or BalancerSettings()
@@ -195,9 +273,6 @@ def render(instances: Sequence[Instance], settings: BalancerSettings | None = No
         raise BalancerConfigError("no instance serves web (/, /work, ...): add 'web' to one")
 
     queue = settings.queue_wait
-    server_timeout = settings.task_timeout + 5  # the app answers 504 at its task timeout
-    client_timeout = queue + server_timeout + 5
-    retry = str(settings.retry_after)
     busy = settings.mode == "busy"
     out: list[str] = []
     add = out.append
@@ -218,29 +293,7 @@ def render(instances: Sequence[Instance], settings: BalancerSettings | None = No
     if settings.access_log:
         add("    log stderr format raw local0 info")
     add("")
-    add("defaults")
-    add("    mode http")
-    if settings.access_log:
-        add("    log global")
-        add("    option httplog")
-    add("    timeout connect 2s")
-    add(f"    timeout client {_duration(client_timeout)}")
-    add(f"    timeout server {_duration(server_timeout)}")
-    add(f"    timeout queue {_duration(queue)}")
-    add("    timeout http-request 10s")
-    add("    timeout http-keep-alive 10s")
-    add("    timeout check 2s")
-    add("    # An instance that refuses the connection or answers 503 (its queue is full, or it")
-    add("    # drains) never started the task: try another one.")
-    add("    option redispatch")
-    add("    retries 2")
-    add("    retry-on conn-failure 503")
-    add("    # HAProxy's own 503 (queue timeout, no instance ready) speaks the app's error JSON.")
-    add(
-        "    http-error status 503 content-type application/json "
-        f"string {overloaded_body(settings)} hdr Retry-After {retry}"
-    )
-    add("")
+    out.extend(_defaults_section(settings))
     add("frontend crunch")
     add(f"    bind {settings.host}:{settings.port}")
     add(f"    maxconn {settings.max_clients}")
@@ -249,38 +302,143 @@ def render(instances: Sequence[Instance], settings: BalancerSettings | None = No
             add(f"    acl route_{group} path /{group} or path_beg /{group}/")
             add(f"    use_backend {group} if route_{group}")
     add("    default_backend web")
-    add("    # Every 503 tells the client when to come back, whoever produced it.")
-    add(
-        f"    http-after-response set-header Retry-After {retry} "
-        "if { status 503 } !{ res.hdr(retry-after) -m found }"
-    )
+    out.extend(_retry_after_lines(settings))
     for group, members in groups.items():
         add("")
         add(f"backend {group}")
-        add(f"    balance {'leastconn' if busy else 'roundrobin'}")
-        add("    option httpchk")
-        add("    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost")
-        add("    http-check expect status 200")
-        if settings.queue_limit:
-            add(
-                "    http-request return status 503 content-type application/json "
-                f"string {_queue_full_body(settings)} hdr Retry-After {retry} "
-                f"if {{ queue() ge {settings.queue_limit} }}"
-            )
-        add("    http-response set-header X-Crunch-Instance %[srv_name]")
-        inter = _duration(settings.check_interval)
-        add(f"    default-server check inter {inter} fastinter {inter} fall 2 rise 1")
+        out.extend(_backend_head(settings))
         for i in members:
             limit = settings.maxconn(i)
             add(f"    server {i.name} {i.address}" + (f" maxconn {limit}" if limit else ""))
-    if settings.stats_port is not None:
+    out.extend(_stats_section(settings))
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# In a Kubernetes cluster: HAProxy as a Deployment of its own (the Helm chart's
+# `balancer`, k8s/overlays/haproxy-balancer) finds each microservice's pods through a
+# headless Service and the cluster DNS, one server slot per possible pod.
+
+
+@dataclass(frozen=True)
+class KubeBackend:
+    """One microservice behind the in-cluster balancer.
+
+    ``fqdn``: its headless Service (one DNS A record per Ready pod); ``slots``: server
+    slots HAProxy keeps for its pods (at least the most pods it can have); ``workers``:
+    each pod's workers.
+    """
+
+    name: str
+    path: str
+    fqdn: str
+    port: int
+    workers: int
+    slots: int
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise BalancerConfigError(f"service name {self.name!r}: use letters, digits, _.-")
+        if not self.path.startswith("/"):
+            raise BalancerConfigError(f"service {self.name}: path must start with /")
+        if not _HOST.fullmatch(self.fqdn):
+            raise BalancerConfigError(f"service {self.name}: not a host: {self.fqdn!r}")
+        if not 1 <= self.port <= 65535 or not 1 <= self.workers <= 512 or self.slots < 1:
+            raise BalancerConfigError(f"service {self.name}: port, workers or slots out of range")
+
+
+def kube_maxconn(workers: int, balancer_replicas: int, queue_slack: int = 0) -> int:
+    """Requests one balancer replica sends a pod at once: its workers divided by the
+    balancer replicas (each counts on its own), at least 1, plus any slack."""
+    return max(1, workers // max(1, balancer_replicas)) + queue_slack
+
+
+def render_kubernetes(
+    services: Sequence[KubeBackend],
+    settings: BalancerSettings | None = None,
+    *,
+    replicas: int = 1,
+) -> str:
+    """HAProxy's configuration for the in-cluster balancer. Pure: no I/O.
+
+    Same defaults, checks and error answers as ``render``; servers come from
+    ``server-template`` over each headless Service, resolved through the pod's own
+    nameserver (``parse-resolv-conf``). Routes: a request goes to the first service
+    (in the given order) whose path is a prefix of its path, else to the ``/`` one.
+    The Helm chart renders this same text (tests/packaging checks it).
+    """
+    settings = settings or BalancerSettings(host="0.0.0.0", port=8080)
+    if not services:
+        raise BalancerConfigError("no services to balance")
+    if replicas < 1:
+        raise BalancerConfigError("balancer replicas must be >= 1")
+    names = [s.name for s in services]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise BalancerConfigError(f"service name {duplicate!r} used twice")
+    busy = settings.mode == "busy"
+    out: list[str] = []
+    add = out.append
+    add("# crunch-balancer: HAProxy in front of each microservice's pods, found through")
+    add("# their headless Service. Rendered by helm/crunch; the same text as render_kubernetes")
+    add("# in app/balancer/haproxy.py. Services (name path address workers slots):")
+    for s in services:
+        add(f"#   {s.name} {s.path} {s.fqdn}:{s.port} workers={s.workers} slots={s.slots}")
+    add(
+        f"# Busy-aware: leastconn, maxconn per pod = workers / {replicas} balancer replicas"
+        f" (at least 1) + {settings.queue_slack}; timeout queue {_duration(settings.queue_wait)}."
+    )
+    add("")
+    add("global")
+    add(f"    maxconn {settings.max_clients}")
+    if settings.access_log:
+        add("    log stdout format raw local0 info")
+    add("")
+    add("resolvers dns")
+    add("    parse-resolv-conf")
+    add("    accepted_payload_size 8192")
+    add("    resolve_retries 3")
+    add("    timeout resolve 1s")
+    add("    timeout retry 1s")
+    add("    hold valid 2s")
+    add("    hold other 2s")
+    add("    hold refused 2s")
+    add("    hold nx 2s")
+    add("    hold timeout 2s")
+    add("    hold obsolete 0s")
+    add("")
+    out.extend(_defaults_section(settings))
+    add("frontend crunch")
+    add(f"    bind {settings.host}:{settings.port}")
+    add(f"    maxconn {settings.max_clients}")
+    root = None
+    for s in services:
+        if s.path == "/":
+            root = root or s.name
+            continue
+        prefix = s.path.rstrip("/")
+        add(f"    acl route_{s.name} path {prefix} or path_beg {prefix}/")
+        add(f"    use_backend {s.name} if route_{s.name}")
+    if root:
+        add(f"    default_backend {root}")
+    else:
+        add(
+            "    http-request return status 404 content-type application/json "
+            'string \'{"error": "not found"}\''
+        )
+    out.extend(_retry_after_lines(settings))
+    for s in services:
         add("")
-        add("listen stats")
-        add(f"    bind {settings.host}:{settings.stats_port}")
-        add("    http-request use-service prometheus-exporter if { path /metrics }")
-        add("    stats enable")
-        add("    stats uri /")
-        add("    stats refresh 2s")
+        add(f"backend {s.name}")
+        out.extend(_backend_head(settings))
+        limit = (
+            f" maxconn {kube_maxconn(s.workers, replicas, settings.queue_slack)}" if busy else ""
+        )
+        add(
+            f"    server-template {s.name} {s.slots} {s.fqdn}:{s.port} resolvers dns"
+            f" init-addr none{limit}"
+        )
+    out.extend(_stats_section(settings, health=True))
     return "\n".join(out) + "\n"
 
 

@@ -46,6 +46,12 @@ CONFIGS: dict[str, tuple[str, ...]] = {
     **{f"mode-{m}": ("--set", f"autoscaling.mode={m}") for m in MODES},
     "everything": EVERYTHING,
     "haproxytech": (*EVERYTHING, "--set", "ingress.busyAware.controller=haproxytech"),
+    "balancer": (
+        "--set", "balancer.enabled=true",
+        "--set", "balancer.replicas=2",
+        "--set", "serviceMonitor.enabled=true",
+        "--set-json", 'networkPolicy.ingressFrom=[{"namespaceSelector":{}}]',
+    ),
     "small-nodes": (
         "--set", "serviceDefaults.resources.requests.cpu=250m",
         "--set", "topologySpread.whenUnsatisfiable=DoNotSchedule",
@@ -125,7 +131,7 @@ def test_each_deployment_serves_its_microservice_with_cpu_equal_to_workers() -> 
 def test_every_pod_is_locked_down(config: str) -> None:
     items = render(*CONFIGS[config])
     for where, spec in pod_specs(items).items():
-        if where.startswith("Deployment/"):
+        if where.startswith("Deployment/") and where != "Deployment/crunch-balancer":
             assert_crunch_pod(where, spec)
         else:
             assert_pod_secure(where, spec)

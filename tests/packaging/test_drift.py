@@ -33,6 +33,7 @@ PAIRS: dict[str, tuple[str, ...]] = {
         "--set",
         "ingress.busyAware.controllerReplicas=2",
     ),
+    "overlays/haproxy-balancer": ("--set", "balancer.enabled=true"),
 }
 
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version")

@@ -12,6 +12,7 @@ from tests.packaging.kube import (
     SERVICES,
     Doc,
     assert_crunch_pod,
+    assert_pod_secure,
     by_kind,
     docs,
     env_of,
@@ -43,6 +44,10 @@ def test_every_tree_is_valid_kubernetes(version: str) -> None:
 def test_every_pod_is_locked_down_and_drains(tree: str) -> None:
     items = build(tree)
     specs = pod_specs(items)
+    balancer = specs.pop("Deployment/crunch-balancer", None)
+    assert (balancer is not None) == (tree == "overlays/haproxy-balancer")
+    if balancer is not None:
+        assert_pod_secure("Deployment/crunch-balancer", balancer)
     assert sorted(specs) == sorted(f"Deployment/crunch-{s}" for s in SERVICES)
     for where, spec in specs.items():
         assert_crunch_pod(where, spec)
@@ -102,6 +107,8 @@ def test_no_tree_sets_replicas_next_to_an_autoscaler(tree: str) -> None:
     """`kubectl apply` re-applies every field each time: a replicas count would reset
     a scaled-out Deployment to it on every apply."""
     for name, dep in by_kind(build(tree), "Deployment").items():
+        if name == "crunch-balancer":  # no autoscaler: a fixed count (maxconn divides by it)
+            continue
         assert "replicas" not in dep["spec"], f"{tree}: {name}"
 
 

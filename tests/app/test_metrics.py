@@ -159,3 +159,21 @@ def test_two_metrics_objects_do_not_share_samples() -> None:
     first, second = Metrics(), Metrics()
     first.observe_request("/", "GET", 200, 0.0)
     assert value(second, "crunch_requests_total", route="/", method="GET", status="200") is None
+
+
+def test_loop_histogram_buckets_are_cumulative_and_inclusive() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from app.metrics import LoopHistogram
+
+    hist = LoopHistogram("t_seconds", "test", (0.1, 1.0), label="k")
+    registry = CollectorRegistry()
+    registry.register(hist)
+    for v in (0.05, 0.1, 0.5, 2.0):
+        hist.observe(hist.child("a"), v)
+    get = registry.get_sample_value
+    assert get("t_seconds_bucket", {"k": "a", "le": "0.1"}) == 2  # le is inclusive
+    assert get("t_seconds_bucket", {"k": "a", "le": "1.0"}) == 3
+    assert get("t_seconds_bucket", {"k": "a", "le": "+Inf"}) == 4
+    assert get("t_seconds_count", {"k": "a"}) == 4
+    assert get("t_seconds_sum", {"k": "a"}) == 2.65

@@ -33,14 +33,16 @@ static() {
   save "$image" "$st" "${extra[@]}"
 }
 
-# fromtools IMAGE CONTEXT-DIR DOCKERFILE-TEXT: an image on the Debian tools rootfs.
-fromtools() {
-  local image=$1 ctx=$2 text=$3 st
-  st=$(stamp_of <(echo "$TOOLS $text") $(find "$ctx" -type f | sort))
+# fromrootfs BASE IMAGE CONTEXT-DIR DOCKERFILE-TEXT: an image on a Debian rootfs image.
+fromrootfs() {
+  local base=$1 image=$2 ctx=$3 text=$4 st
+  st=$(stamp_of <(echo "$base $text") $(find "$ctx" -type f | sort))
   if fresh "$image" "$st"; then log "image $image cached"; return; fi
-  printf 'FROM %s\n%s\n' "$TOOLS" "$text" | docker build -q -t "$image" -f - "$ctx" >/dev/null
+  printf 'FROM %s\n%s\n' "$base" "$text" | docker build -q -t "$image" -f - "$ctx" >/dev/null
   save "$image" "$st"
 }
+# fromtools IMAGE CONTEXT-DIR DOCKERFILE-TEXT: an image on the Debian tools rootfs.
+fromtools() { fromrootfs "$TOOLS" "$@"; }
 
 K=$K8S_VERSION
 # The images kubeadm will ask for must be exactly the ones built here.
@@ -72,3 +74,12 @@ fromtools crunch-e2e/prometheus:1 "$ctx" 'USER 65534
 ENTRYPOINT ["/usr/bin/prometheus"]'
 # local-path-provisioner's helper pod needs a shell, mkdir, rm, chmod.
 fromtools crunch-e2e/local-path-helper:1 "$ctx" ''
+
+# The chart's in-cluster balancer (balancer.enabled, tests/e2e/test_09_busy_aware.py):
+# Debian's haproxy package on a rootfs of its own. Preloaded into the node image like
+# the others (crunch-e2e/*), so it is never pulled.
+HAPROXY_ROOTFS=$("$E2E_DIR/rootfs.sh" haproxy haproxy)
+empty=$(mktemp -d); trap 'rm -rf "$ctx" "$empty"' EXIT
+fromrootfs "$HAPROXY_ROOTFS" crunch-e2e/haproxy:1 "$empty" 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+USER 10001
+ENTRYPOINT ["haproxy"]'

@@ -78,6 +78,8 @@ def render(results: Path, docs: Path) -> str:
     auto = load(results / "autoscale.json")
     roll = load(results / "rollout.json")
     kill = load(results / "pod_delete.json")
+    busy = load(results / "busy_aware.json")
+    busy_503 = load(results / "busy_aware_timeout.json")
     has_plot = plot(auto, docs / "img" / "e2e-autoscale.png")
     load_ = auto.get("load", {})
     lines = [
@@ -132,6 +134,19 @@ def render(results: Path, docs: Path) -> str:
             f"{kill.get('inflight_at_delete', 'n/a')} requests in flight during the deletion "
             f"(all pods); answers {kill.get('load', {}).get('by_status')}; "
             f"failed: {len(kill.get('failures', []))}."
+        )
+    if busy:
+        lines.append(
+            f"Busy-aware balancer (test 9): {len(busy.get('long_latencies_s', []))} requests "
+            f"of spin({busy.get('spin_n', '?')}) took {busy.get('long_latencies_s')} s, one per "
+            f"pod; the extra request waited in HAProxy and answered 200 after "
+            f"{fmt(busy.get('extra_latency_s'))}; largest pod queue depth seen: "
+            f"{busy.get('max_pod_queue_depth', 'n/a')} ({busy.get('samples', 0)} samples)."
+        )
+    if busy_503:
+        lines.append(
+            f"Past `timeout queue` ({busy_503.get('queue_timeout_s')} s): 503 with Retry-After "
+            f"after {fmt(busy_503.get('rejected_after_s'))}."
         )
     if has_plot:
         lines += ["", "![replicas and saturation during test 3](img/e2e-autoscale.png)"]

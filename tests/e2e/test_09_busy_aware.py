@@ -133,8 +133,15 @@ class Probe:
 def balanced(cluster: Cluster) -> Iterator[Cluster]:
     ns = cluster.namespace
     assert cluster.helm("list", "-n", ns, "-q").split() == [], "a release is still installed"
-    # test 8's `kubectl delete -k` removes the namespace; wait until it is really gone.
-    cluster.kubectl("wait", "--for=delete", f"namespace/{ns}", "--timeout=180s", check=False)
+    # test 8's `kubectl delete -k` removes the namespace; if it is still terminating,
+    # wait until it is really gone (Helm cannot create a release in it meanwhile).
+    phase = cluster.kubectl(
+        "get", "namespace", ns, "-o", "jsonpath={.status.phase}", "--ignore-not-found"
+    )
+    if phase.strip() == "Terminating":
+        cluster.kubectl(
+            "wait", "--for=delete", f"namespace/{ns}", "--timeout=180s", timeout=200, check=False
+        )
     cluster.helm(
         "upgrade", "--install", cluster.release, str(cluster.chart), "-n", ns,
         "--create-namespace", "-f", str(cluster.values), *VALUES, "--wait", "--timeout", "300s",

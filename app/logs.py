@@ -13,10 +13,16 @@ from typing import Any, TextIO
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"color_message"}
 
 
+def utc_stamp(seconds: float) -> str:
+    """ISO 8601 UTC with milliseconds, as every crunch log line carries it."""
+    millis = int(seconds * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": utc_stamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -46,7 +52,7 @@ class TextFormatter(logging.Formatter):
 def configure(log_format: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
-    formatter_time = time.gmtime
+    formatter_time = time.gmtime  # text lines in UTC too, like the JSON ones
     logging.Formatter.converter = formatter_time
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -102,9 +108,7 @@ class AccessLog:
 
     def format(self, entry: tuple[float, str, str, str, int, float, str]) -> str:
         at, request_id, method, path, status, seconds, client = entry
-        stamp = (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
-        )
+        stamp = utc_stamp(at)
         duration_ms = round(seconds * 1000, 3)
         if self._json:
             return json.dumps(

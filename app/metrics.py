@@ -48,6 +48,7 @@ class _PoolCollector(Collector):
         size = pool.size if pool else 0
         busy = pool.busy if pool else 0
         queued = pool.queued if pool else 0
+        saturation = pool.saturation if pool else 0.0
         yield GaugeMetricFamily(
             "crunch_inflight_requests", "HTTP requests being served.", value=self._inflight()
         )
@@ -59,7 +60,7 @@ class _PoolCollector(Collector):
         yield GaugeMetricFamily(
             "crunch_saturation",
             "(busy workers + queued tasks) / workers: the autoscaling signal.",
-            value=(busy + queued) / size if size else 0.0,
+            value=saturation,
         )
 
 

@@ -160,16 +160,6 @@ class Pool:
         if self._closing:
             raise RuntimeError("worker pool failed to start (a worker exited at start)")
 
-    async def drain(self, timeout: float) -> bool:
-        """Wait for queued and running tasks to finish; False if the time ran out."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while self._pending or self._queue:
-            if loop.time() >= end:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
     async def close(self, timeout: float = 5.0) -> None:
         """Stop: fail what is queued, let workers exit, kill those that do not."""
         self._closing = True

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from app.pool.protocol import FrameReader
+from app.pool.protocol import FrameReader, write_all
 
 if TYPE_CHECKING:
     from app.pool.pool import Job
@@ -75,9 +75,7 @@ class WorkerProcess:
         return self.proc.pid
 
     def send(self, frame: bytes) -> None:
-        view = memoryview(frame)
-        while view:
-            view = view[os.write(self.to_fd, view) :]
+        write_all(self.to_fd, frame)
 
     def retire(self) -> None:
         """Ask the worker to exit once idle: closing its input pipe is the signal."""

@@ -35,6 +35,10 @@ class FakePool:
     busy: int
     queued: int
 
+    @property
+    def saturation(self) -> float:
+        return (self.busy + self.queued) / self.size
+
 
 def value(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)

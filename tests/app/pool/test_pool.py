@@ -97,6 +97,7 @@ async def test_queue_full_is_refused_at_once(make_pool: PoolFactory) -> None:
     pool = await make_pool(workers=1, queue_limit=2)
     running = [asyncio.ensure_future(pool.submit("nap", {"seconds": 0.3})) for _ in range(3)]
     await wait_for(lambda: pool.busy == 1 and pool.queued == 2)
+    assert pool.saturation == 3.0  # (1 busy + 2 queued) / 1 worker
     with pytest.raises(Overloaded) as refused:
         await pool.submit("nap", {"seconds": 0.3})
     assert refused.value.status == 503

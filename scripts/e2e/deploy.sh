@@ -3,7 +3,7 @@
 # really serving: every Deployment at its HPA minimum and Ready, every route
 # answering 200 through the Ingress on 127.0.0.1.
 source "$(dirname "$0")/lib.sh"
-export KUBECONFIG=$CACHE/kubeconfig
+
 NS=${E2E_NAMESPACE:-crunch} RELEASE=${E2E_RELEASE:-crunch}
 PORT=${E2E_INGRESS_PORT:-18080}
 k() { "$BIN/kubectl" "$@"; }

@@ -4,7 +4,7 @@
 # kind runs with scripts/e2e/host-quirks first on PATH when `docker run --privileged`
 # does not work on this host (see host-quirks/README.md); elsewhere it runs as is.
 source "$(dirname "$0")/lib.sh"
-export KUBECONFIG=$CACHE/kubeconfig
+
 export E2E_INGRESS_PORT=${E2E_INGRESS_PORT:-18080}
 
 kind_path() {
@@ -30,13 +30,13 @@ case ${1:-up} in
       log "cluster $CLUSTER exists"; "$BIN/kind" get kubeconfig --name "$CLUSTER" > "$KUBECONFIG"; exit 0
     fi
     p=$(kind_path)
-    cfg=$CACHE/kind-config.yaml
+    cfg=$STATE/kind-config.yaml
     sed "s/\${E2E_INGRESS_PORT}/$E2E_INGRESS_PORT/" "$E2E_DIR/cluster/kind-config.yaml" > "$cfg"
     t0=$(now)
     PATH=$p "$BIN/kind" create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --config "$cfg" \
       --kubeconfig "$KUBECONFIG" --wait 5m --retain=${E2E_RETAIN:-false}
-    echo "$(( $(now) - t0 ))" > "$CACHE/timing-cluster-up"
-    log "cluster $CLUSTER up in $(cat "$CACHE/timing-cluster-up") s"
+    echo "$(( $(now) - t0 ))" > "$STATE/timing-cluster-up"
+    log "cluster $CLUSTER up in $(cat "$STATE/timing-cluster-up") s"
     ;;
   load)
     shift

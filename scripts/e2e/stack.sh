@@ -2,7 +2,7 @@
 # Install what the crunch chart expects around it: the Ingress controller (Traefik),
 # Prometheus and prometheus-adapter (with the project's adapter rule). Idempotent.
 source "$(dirname "$0")/lib.sh"
-export KUBECONFIG=$CACHE/kubeconfig
+
 k() { "$BIN/kubectl" "$@"; }
 export TRAEFIK_IMAGE=${TRAEFIK_IMAGE:-crunch-e2e/traefik:1}
 export PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-crunch-e2e/prometheus:1}

@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("E2E_CACHE", ROOT / ".cache" / "e2e"))
+# The per-machine e2e cache (scripts/e2e/lib.sh): outside the work tree, shared by clones.
+CACHE = Path(
+    os.environ.get("CRUNCH_E2E_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crunch-e2e"
+)
 BIN = CACHE / "bin"
+CLUSTER_NAME = os.environ.get("E2E_CLUSTER", "crunch-e2e")
+# What belongs to one cluster (kubeconfig, results of its run) lives under its name.
+STATE = CACHE / "clusters" / CLUSTER_NAME
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Cluster:
     @classmethod
     def from_env(cls) -> Cluster:
         env = dict(os.environ)
-        env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(CACHE / "kubeconfig"))
+        env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(STATE / "kubeconfig"))
         env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
         port = os.environ.get("E2E_INGRESS_PORT", "18080")
         return cls(

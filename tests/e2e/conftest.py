@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import CACHE, Cluster
+from tests.e2e.cluster import STATE, Cluster
 
-RESULTS = CACHE / "results"
+RESULTS = Path(os.environ.get("E2E_RESULTS") or STATE / "results")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,14 @@
 # kind end-to-end (docs/e2e.md). Not part of `make test`: it needs a Docker engine,
-# builds its cluster offline on first run (Go modules + Debian packages, cached under
-# .cache/) and takes minutes.
+# builds its cluster offline on first run (Go modules + Debian packages, cached per
+# machine outside the work tree: $CRUNCH_E2E_CACHE, default ~/.cache/crunch-e2e) and
+# takes minutes.
 
 .PHONY: e2e e2e-image e2e-up e2e-down
 
 e2e: venv ## kind cluster (node + images built offline), Helm + kustomize deploys, tests/e2e, docs/e2e.md
 	scripts/e2e/run.sh
 
-e2e-image: ## build (or reuse from .cache/e2e) the offline kind node image and every cluster image
+e2e-image: ## build (or reuse from the e2e cache) the offline kind node image and every cluster image
 	@scripts/docker-up.sh
 	scripts/e2e/tools.sh
 	scripts/e2e/build-bins.sh

@@ -64,6 +64,10 @@ static registry.k8s.io/coredns/coredns:$COREDNS_VERSION /coredns "$BIN/coredns"
 static crunch-e2e/local-path-provisioner:1 /usr/local/bin/local-path-provisioner "$BIN/local-path-provisioner"
 static crunch-e2e/prometheus-adapter:1 /adapter "$BIN/prometheus-adapter"
 static crunch-e2e/traefik:1 /traefik "$BIN/traefik"
+# Autoscaling modes cpu (metrics-server) and keda (operator + metrics apiserver).
+static crunch-e2e/metrics-server:1 /metrics-server "$BIN/metrics-server"
+static crunch-e2e/keda-operator:1 /keda "$BIN/keda-operator"
+static crunch-e2e/keda-adapter:1 /keda-adapter "$BIN/keda-adapter"
 
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$BIN/kube-proxy" "$BIN/kubectl" "$E2E_DIR/images/cni/routes-cni" "$ctx/"

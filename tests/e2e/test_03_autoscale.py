@@ -8,6 +8,7 @@ are no test verdict."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
@@ -106,7 +107,17 @@ def _calibrate(cluster: Cluster) -> float:
 def test_load_scales_up_then_down(kind: Cluster, mode: str) -> None:
     cluster = deploy_mode(kind, mode)
     name = cluster.deployment_name(SERVICE)
-    hpa = cluster.get("hpa", name)
+    # KEDA creates its HPA (same name) a moment after Helm created the ScaledObject.
+    hpa = cluster.wait_for(
+        f"the HPA {name}",
+        lambda: json.loads(
+            cluster.kubectl(
+                "-n", cluster.namespace, "get", "hpa", name, "-o", "json", "--ignore-not-found"
+            )
+            or "null"
+        ),
+        timeout=120,
+    )
     min_replicas = hpa["spec"]["minReplicas"]
     # Start from rest: minimum replicas, the mode's metric served.
     cluster.wait_for(

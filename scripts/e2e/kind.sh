@@ -79,9 +79,8 @@ case ${1:-up} in
   load)
     shift
     p=$(kind_path)
-    for image in "$@"; do
-      PATH=$p "$BIN/kind" load docker-image --name "$CLUSTER" "$image"
-    done
+    # One call: the images travel as one archive, shared layers once.
+    PATH=$p "$BIN/kind" load docker-image --name "$CLUSTER" "$@"
     ;;
   down)
     if ! exists; then log "no cluster $CLUSTER"; rm -f "$OWNER"; exit 0; fi

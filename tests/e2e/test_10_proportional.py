@@ -109,6 +109,7 @@ def test_replicas_track_two_and_four_times_one_pods_capacity(kind: Cluster) -> N
         timeout=420,
     )
     down_at = time.time() - t0
+    time.sleep(4)
     rec.stop()
     peak = max((s.get("replicas", 0) for s in rec.samples), default=0)
     failures = [f for load in loads for f in load.failures(allow_honest_503=True)]

@@ -131,6 +131,22 @@ SETTINGS: tuple[Setting, ...] = (
         "once, so latency stays bounded instead of growing without end.",
     ),
     Setting(
+        "reject_rate",
+        _float(0.0, 1_000_000),
+        _const("200"),
+        "Refusals per second answered at once while the queue is full. Past it, requests "
+        "wait unread (the connection is not read, TCP pushes back) until a place frees or "
+        "the hold timeout passes, so clients that retry at once cannot make the event loop "
+        "starve the workers. 0: no budget, every refusal answered at once.",
+    ),
+    Setting(
+        "hold_timeout",
+        _float(0.01, 60),
+        _const("1"),
+        "Longest a request waits unread for a place while the queue is full; then it is "
+        "read and refused (503 + Retry-After) like any other.",
+    ),
+    Setting(
         "task_timeout",
         _float(0.001, 3600),
         _const("30"),
@@ -270,6 +286,8 @@ class Settings:
     port: int = 8080
     workers: int = 1
     queue_limit: int = 64
+    reject_rate: float = 200.0
+    hold_timeout: float = 1.0
     task_timeout: float = 30.0
     aging: float = 0.5
     max_tasks_per_worker: int = 0

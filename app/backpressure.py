@@ -27,9 +27,15 @@ import collections
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
+
     from app.state import AppState
 
 #: Requests that are answered at once whatever the pool's state: liveness, readiness and
@@ -160,6 +166,25 @@ class Gate:
         held, self._held = list(self._held), collections.OrderedDict()
         for conn in held:
             conn.release()
+
+
+class HeldCollector(Collector):
+    """``crunch_held_requests`` (held now) and ``crunch_held_total`` (held so far)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "crunch_held_requests",
+            "Requests held unread while the pool is full and refusals are over budget.",
+            value=self._gate.holding,
+        )
+        yield CounterMetricFamily(
+            "crunch_held",
+            "Requests held unread before being read (then served or refused).",
+            value=self._gate.held_total,
+        )
 
 
 class GatedHttpProtocol(HttpToolsProtocol):

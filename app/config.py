@@ -358,6 +358,8 @@ class Settings:
 EFFECT_METRIC = {
     "workers": "crunch_pool_workers",
     "queue_limit": 'crunch_rejected_total{reason="queue_full"}',
+    "reject_rate": "crunch_held_requests",
+    "hold_timeout": "crunch_held_total",
     "task_timeout": 'crunch_worker_restarts_total{reason="timeout"}',
     "aging": "crunch_queue_wait_seconds",
     "max_tasks_per_worker": 'crunch_worker_restarts_total{reason="recycle"}',

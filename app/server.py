@@ -15,7 +15,7 @@ from types import FrameType
 
 import uvicorn
 
-from app.backpressure import Gate, StateRoom, protocol_class
+from app.backpressure import Gate, HeldCollector, StateRoom, protocol_class
 from app.config import Settings
 from app.logs import configure
 from app.main import create_app
@@ -80,6 +80,7 @@ def serve(settings: Settings) -> int:
         loop = "asyncio"
     state: AppState = app.state.crunch
     gate = Gate(StateRoom(state), settings.reject_rate, settings.hold_timeout)
+    state.metrics.registry.register(HeldCollector(gate))
     config = uvicorn.Config(
         app,
         host=settings.host,

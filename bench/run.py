@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", help="comma-separated scenario ids to run (e.g. S3,S5,S6,S10); default all"
     )
     parser.add_argument(
+        "--peers", help="comma-separated peers for S2-S5 (crunch variants also run in S6)"
+    )
+    parser.add_argument(
         "--s10-servers", help="comma-separated servers for S10 (default: crunch and its peers)"
     )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/NAME.json)")
@@ -406,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         changes["reps"] = args.reps
     if args.only:
         changes["only"] = tuple(part.strip().upper() for part in args.only.split(","))
+    if args.peers:
+        changes["peers"] = tuple(part.strip() for part in args.peers.split(","))
     if args.s10_servers:
         changes["s10_servers"] = tuple(part.strip() for part in args.s10_servers.split(","))
     if changes:

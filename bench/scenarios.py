@@ -432,7 +432,8 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     test = await loadgen.self_test(duration=config.s6_duration, concurrency=config.s6_concurrency)
     out["trivial"] = test.result.summary()
-    for name in ("bare", "crunch"):
+    variants = [name for name in config.peers if name.startswith("crunch-")]
+    for name in ("bare", "crunch", *variants):
         async with launch(name) as server:
             url = f"{server.url}/work/noop"
             await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration / 4)

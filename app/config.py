@@ -140,6 +140,22 @@ SETTINGS: tuple[Setting, ...] = (
         "once, so latency stays bounded instead of growing without end.",
     ),
     Setting(
+        "reject_rate",
+        _float(0.0, 1_000_000),
+        _const("200"),
+        "Refusals per second answered at once while the queue is full. Past it, requests "
+        "wait unread (the connection is not read, TCP pushes back) until a place frees or "
+        "the hold timeout passes, so clients that retry at once cannot make the event loop "
+        "starve the workers. 0: no budget, every refusal answered at once.",
+    ),
+    Setting(
+        "hold_timeout",
+        _float(0.01, 60),
+        _const("1"),
+        "Longest a request waits unread for a place while the queue is full; then it is "
+        "read and refused (503 + Retry-After) like any other.",
+    ),
+    Setting(
         "task_timeout",
         _float(0.001, 3600),
         _const("30"),
@@ -295,6 +311,8 @@ class Settings:
     port: int = 8080
     workers: int = 1
     queue_limit: int = 64
+    reject_rate: float = 200.0
+    hold_timeout: float = 1.0
     task_timeout: float = 30.0
     aging: float = 0.5
     max_tasks_per_worker: int = 0
@@ -379,6 +397,8 @@ class Settings:
 EFFECT_METRIC = {
     "workers": "crunch_pool_workers",
     "queue_limit": 'crunch_rejected_total{reason="queue_full"}',
+    "reject_rate": "crunch_held_requests",
+    "hold_timeout": "crunch_held_total",
     "task_timeout": 'crunch_worker_restarts_total{reason="timeout"}',
     "aging": "crunch_queue_wait_seconds",
     "max_tasks_per_worker": 'crunch_worker_restarts_total{reason="recycle"}',

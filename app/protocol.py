@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with two edges made exact.
+"""uvicorn's httptools protocol (behind the backpressure gate) with its edges made exact.
 
 - **Header timeout.** uvicorn arms a timer only between requests on a kept-alive
   connection, so a client that connects and never finishes its headers (or trickles
@@ -22,12 +22,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import Message
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.backpressure import Gate, GatedHttpProtocol
 
 Send = Callable[[Any], Awaitable[None]]
 
 
-class CrunchHttpProtocol(HttpToolsProtocol):
+class CrunchHttpProtocol(GatedHttpProtocol):
     header_timeout = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,6 +42,13 @@ class CrunchHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._held_data is not None:
+            # Held unread by the gate: the client has sent; the wait is crunch's, not a
+            # slow client's. The timer starts again when the request is parsed.
+            self._cancel_header_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -112,6 +120,8 @@ def _sized(send: Send, method: str) -> Send:
     return send_sized
 
 
-def protocol_class(header_timeout: float) -> type[CrunchHttpProtocol]:
-    """The protocol with ``header_timeout`` set (uvicorn builds one per connection)."""
-    return type("CrunchHttpProtocol", (CrunchHttpProtocol,), {"header_timeout": header_timeout})
+def protocol_class(gate: Gate, header_timeout: float) -> type[CrunchHttpProtocol]:
+    """The protocol bound to ``gate`` and ``header_timeout`` (uvicorn makes one per
+    connection), for ``uvicorn.Config(http=...)``."""
+    attributes = {"gate": gate, "header_timeout": header_timeout}
+    return type("CrunchHttpProtocol", (CrunchHttpProtocol,), attributes)

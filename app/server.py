@@ -20,6 +20,7 @@ from types import FrameType
 
 import uvicorn
 
+from app.backpressure import Gate, HeldCollector, StateRoom
 from app.config import Settings
 from app.errors import Draining
 from app.logs import configure
@@ -115,12 +116,15 @@ def serve(settings: Settings) -> int:
         loop = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         loop = "asyncio"
+    state: AppState = app.state.crunch
+    gate = Gate(StateRoom(state), settings.reject_rate, settings.hold_timeout)
+    state.metrics.registry.register(HeldCollector(gate))
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=protocol_class(settings.header_timeout),
+        http=protocol_class(gate, settings.header_timeout),
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -128,6 +132,9 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
         timeout_keep_alive=5,
     )
-    server = DrainingServer(config, app.state.crunch)
-    server.run()
+    server = DrainingServer(config, state)
+    try:
+        server.run()
+    finally:
+        gate.close()
     return 0 if server.started else 3

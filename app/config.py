@@ -52,6 +52,15 @@ def _float(lo: float, hi: float | None = None) -> Callable[[str], float]:
     return parse
 
 
+def _auto(parse: Callable[[str], int]) -> Callable[[str], int]:
+    """``auto`` (0: derived from other settings) or what ``parse`` accepts."""
+
+    def parse_auto(raw: str) -> int:
+        return 0 if raw.strip().lower() == "auto" else parse(raw)
+
+    return parse_auto
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -217,9 +226,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "batch_limit",
-        _int(1, 10_000),
-        _const("256"),
-        "Most items one /batch request may carry.",
+        _auto(_int(1, 100_000)),
+        _const("auto"),
+        "Most items one /batch request may carry; auto: workers + queue limit, the most "
+        "an idle pod can admit at once. A larger value fails at start: such a batch "
+        "could never be admitted.",
+    ),
+    Setting(
+        "header_timeout",
+        _float(0.1, 600),
+        _const("10"),
+        "Seconds a client may take to send a request's headers (from connecting, or "
+        "from the first byte of a request on a kept-alive connection); then it is closed.",
+    ),
+    Setting(
+        "body_timeout",
+        _float(0.1, 600),
+        _const("10"),
+        "Seconds a request body may take to arrive once the headers are in; then 408 "
+        "and the connection is closed.",
     ),
     Setting(
         "max_body",
@@ -299,7 +324,9 @@ class Settings:
     spin_limit: int = 20000
     primes_limit: int = 5_000_000
     task_modules: tuple[str, ...] = ()
-    batch_limit: int = 256
+    batch_limit: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
     max_body: int = 1_048_576
     spawn_allow: tuple[str, ...] = ("ls",)
     spawn_timeout: float = 5.0
@@ -347,6 +374,18 @@ class Settings:
                 f"CRUNCH_SPIN_MAX ({self.spin_max}) is larger than CRUNCH_SPIN_LIMIT "
                 f"({self.spin_limit})"
             )
+
+        if self.batch_limit > self.workers + self.queue_limit:
+            raise ConfigError(
+                f"CRUNCH_BATCH_LIMIT ({self.batch_limit}) is larger than CRUNCH_WORKERS + "
+                f"CRUNCH_QUEUE_LIMIT ({self.workers + self.queue_limit}): a batch that "
+                "size could never be admitted"
+            )
+
+    @property
+    def max_batch(self) -> int:
+        """Most items one /batch may carry (``batch_limit``, or workers + queue limit)."""
+        return self.batch_limit or self.workers + self.queue_limit
 
     def replace(self, **changes: Any) -> Settings:
         new = dataclasses.replace(self, **changes)

@@ -99,6 +99,33 @@ def test_a_stalled_body_gets_408_and_the_connection_closes(live: Server) -> None
     assert closed and after < 5
 
 
+def test_a_body_nobody_reads_does_not_hold_the_connection(live: Server) -> None:
+    # /healthz answers without reading the body; the rest of it never comes.
+    request = b"POST /work/noop HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+    data, after, closed = exchange(live, request.replace(b"POST /work/noop", b"GET /healthz"))
+    status, _, body = split(data)
+    assert status.endswith("200 OK") and json.loads(body) == {"status": "ok"}
+    assert closed and after < 6  # body timeout 1 s (+1 s grace)
+
+
+def test_a_request_sent_in_pieces_within_the_timeouts_is_served(live: Server) -> None:
+    address = urlsplit(live.url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.settimeout(10)
+        for piece in (b"POST /work/noop HTTP/1.1\r\n", b"Host: x\r\nContent-Type: ap"):
+            sock.sendall(piece)
+            time.sleep(0.3)
+        sock.sendall(b"plication/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{")
+        time.sleep(0.3)
+        sock.sendall(b"}")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status, _, body = split(data)
+    assert status.endswith("200 OK"), data
+    assert json.loads(body)["task"] == "noop"
+
+
 def test_http10_spawn_is_sent_whole_not_chunked(live: Server) -> None:
     data, _, closed = exchange(live, b"POST /spawn/ls HTTP/1.0\r\nHost: x\r\n\r\n")
     status, headers, body = split(data)

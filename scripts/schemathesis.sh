@@ -55,7 +55,7 @@ for _ in $(seq 1 100); do
 done
 
 status=0
-PYTHONPATH=scripts SCHEMATHESIS_HOOKS=schemathesis_hooks \
+PYTHONPATH=scripts SCHEMATHESIS_HOOKS=schemathesis_hooks timeout 600 \
   "$ST_VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --checks all \
   --max-examples "$ST_MAX_EXAMPLES" \

@@ -5,7 +5,9 @@
   them a byte at a time) holds a connection forever. Here a timer runs from the
   connection's start, and from the first read of each request that did not bring its
   whole head, until the head is complete (``CRUNCH_HEADER_TIMEOUT``); then the
-  connection is closed.
+  connection is closed. A head still incomplete after 64 KiB gets 431 ``headers_too_large``
+  (httptools sets no size limit: within the timeout a client could make crunch buffer
+  any amount).
 - **Body timeout.** A handler that reads a body answers 408 when it stalls
   (``app.payload``). A body nobody reads, still trickling after the answer, is not
   waited for either: the connection is closed ``CRUNCH_BODY_TIMEOUT`` (+1 s) after the
@@ -33,6 +35,15 @@ from app.backpressure import Gate, GatedHttpProtocol
 Send = Callable[[Any], Awaitable[None]]
 # The handler's own body timeout answers 408 first; the connection check comes after.
 BODY_GRACE_S = 1.0
+# The most a request line and headers may take. httptools sets no limit of its own, so
+# within the header timeout a client could otherwise make crunch buffer any amount.
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE = json.dumps(
+    {
+        "error": "headers_too_large",
+        "detail": f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes",
+    }
+).encode()
 
 
 class CrunchHttpProtocol(GatedHttpProtocol):
@@ -44,6 +55,7 @@ class CrunchHttpProtocol(GatedHttpProtocol):
         self._timer: asyncio.TimerHandle | None = None
         # Which part of a request is being read: None (between requests), head, body.
         self._reading: str | None = None
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -60,17 +72,21 @@ class CrunchHttpProtocol(GatedHttpProtocol):
             # Held unread by the gate: the client has sent; the wait is crunch's, not a
             # slow client's. The timer starts again when the request is parsed.
             self._cancel()
-        elif self._timer is None and self._reading is not None:
-            # A request that did not arrive whole in one read. (Timers are armed only
-            # here, so a request that comes in one piece costs no timer at all.)
-            if self._reading == "head":
+        elif self._reading == "head":
+            # A head that did not arrive whole in one read. (Timers and counts start
+            # only here, so a request that comes in one piece costs neither.)
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(431, b"Request Header Fields Too Large", _HEAD_TOO_LARGE)
+            elif self._timer is None:
                 self._arm(self.header_timeout, self._close)
-            else:
-                self._arm(self.body_timeout + BODY_GRACE_S, self._body_stalled)
+        elif self._reading == "body" and self._timer is None:
+            self._arm(self.body_timeout + BODY_GRACE_S, self._body_stalled)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading = "head"
+        self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._cancel()
@@ -87,11 +103,18 @@ class CrunchHttpProtocol(GatedHttpProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        self._cancel()
         detail = f"malformed HTTP request (request line, a header or Content-Length): {msg}"
         body = json.dumps({"error": "bad_request", "detail": detail}).encode()
+        self._refuse(400, b"Bad Request", body)
+
+    def _refuse(self, status: int, reason: bytes, body: bytes) -> None:
+        """Answer a request the parser could not hand on, in JSON, and close."""
+        self._cancel()
+        self._reading = None
+        if self.transport.is_closing():
+            return
         head = [
-            b"HTTP/1.1 400 Bad Request\r\n",
+            b"HTTP/1.1 %d %s\r\n" % (status, reason),
             *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
             b"content-type: application/json\r\n",
             b"content-length: " + str(len(body)).encode() + b"\r\n",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import shutil
 import socket
 import subprocess
@@ -78,6 +80,25 @@ def test_headers_that_never_finish_are_cut_off(live: Server) -> None:
     data, after, closed = exchange(live, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
     assert closed and data == b""
     assert after < 5  # header timeout 1 s
+
+
+def test_headers_larger_than_64_kib_get_a_json_431(live: Server) -> None:
+    address = urlsplit(live.url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        data = b""
+        for _ in range(40):  # 80 KiB in 2 KiB pieces, never finishing the header
+            if select.select([sock], [], [], 0.01)[0]:
+                break  # the answer is there: stop sending before the server's close
+            sock.sendall(b"a" * 2048)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    status, headers, body = split(data)
+    assert status.startswith("HTTP/1.1 431"), data[:200]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == "headers_too_large"
 
 
 def test_a_connection_that_sends_nothing_is_closed(live: Server) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import sys
@@ -469,8 +470,9 @@ class Pool:
         env = dict(os.environ)
         env["CRUNCH_TASK_MODULES"] = ",".join(self.settings.task_modules)
         env["CRUNCH_WORKER_NICE"] = str(self.settings.worker_nice)
-        # Workers must import exactly what the server imports (user task modules too).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # Workers must import exactly what the server imports (user task modules too);
+        # they start isolated, so the path travels in a variable of crunch's own.
+        env["CRUNCH_WORKER_PATH"] = json.dumps([p or os.getcwd() for p in sys.path])
         return env
 
 

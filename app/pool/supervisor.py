@@ -17,6 +17,17 @@ from app.pool.protocol import FrameReader, write_all
 if TYPE_CHECKING:
     from app.pool.pool import Job
 
+# The directory holding crunch's own ``app`` package (site-packages once installed).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A worker runs isolated (-I: neither the working directory nor PYTHONPATH nor the user
+# site is on its path) and imports crunch's worker from PACKAGE_ROOT first, so a user's
+# directory with its own ``app/`` package can never stand in for crunch's. Only then does
+# the worker take the server's sys.path (``worker.main``) to import the user's task modules.
+BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from app.pool.worker import main; sys.exit(main(sys.argv[1:]))"
+)
+
 
 class State(enum.Enum):
     STARTING = "starting"
@@ -50,7 +61,14 @@ class WorkerProcess:
         self.from_fd, child_out = os.pipe2(os.O_CLOEXEC)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app.pool.worker", str(child_in), str(child_out)],
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    BOOTSTRAP,
+                    PACKAGE_ROOT,
+                    *map(str, (child_in, child_out)),
+                ],
                 pass_fds=(child_in, child_out),
                 stdin=subprocess.DEVNULL,
                 env=dict(env),

@@ -1,14 +1,16 @@
 """The worker process: read a task frame, run it, write the result frame, repeat.
 
-Started by the supervisor as ``python -m app.pool.worker IN_FD OUT_FD`` (exec, never a
-fork of the threaded server). It imports the same task modules as the server, lowers
-its own CPU priority so the server's event loop wins the CPU, and exits when its
-input pipe closes.
+Started by the supervisor (exec, never a fork of the threaded server) as an isolated
+interpreter that imports this module from crunch's own package root (see
+``supervisor.BOOTSTRAP``), with ``IN_FD OUT_FD`` as arguments. It imports the same
+task modules as the server, lowers its own CPU priority so the server's event loop
+wins the CPU, and exits when its input pipe closes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -76,6 +78,10 @@ def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
 
 def main(argv: list[str]) -> int:
     in_fd, out_fd = int(argv[1]), int(argv[2])
+    # ``app`` is bound to crunch's package by now; the server's path finds the user's modules.
+    path = os.environ.get("CRUNCH_WORKER_PATH")
+    if path:
+        sys.path[:] = json.loads(path)
     modules = tuple(m for m in os.environ.get("CRUNCH_TASK_MODULES", "").split(",") if m.strip())
     nice = int(os.environ.get("CRUNCH_WORKER_NICE", "0"))
     try:

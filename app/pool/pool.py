@@ -38,7 +38,7 @@ from app.errors import (
 from app.pool.protocol import ERROR, FATAL, READ_SIZE, READY, encode
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
-from app.tasks.registry import Registry, TaskSpec
+from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
 
 log = logging.getLogger("crunch.pool")
 
@@ -201,14 +201,19 @@ class Pool:
         now = loop.time()
         cost = spec.cost(params) if spec.cost is not None else 1.0
         rate = self._rate.get(name)
+        options = spec.options
+        if timeout is None:
+            timeout = options.timeout if options.timeout is not None else self.timeout
         job = Job(
             next(self._task_ids),
             name,
             params,
             loop.create_future(),
             now,
-            now + (timeout if timeout is not None else self.timeout),
-            cost_class(0.0 if cost == 0 else cost * rate if rate is not None else None),
+            now + timeout,
+            COST_CLASSES[options.cost_class]
+            if options.cost_class is not None
+            else cost_class(0.0 if cost == 0 else cost * rate if rate is not None else None),
             cost,
         )
         if self._idle and not self._queue:
@@ -432,7 +437,10 @@ class Pool:
     async def _watch(self) -> None:
         """Enforce deadlines; coarse ticks cost less than a timer per task."""
         loop = asyncio.get_running_loop()
-        tick = max(0.005, min(0.05, self.timeout / 10))
+        shortest = min(
+            [self.timeout, *(s.options.timeout for s in self.specs.values() if s.options.timeout)]
+        )
+        tick = max(0.005, min(0.05, shortest / 10))
         while True:
             await asyncio.sleep(tick)
             now = loop.time()

@@ -45,3 +45,10 @@ def fail() -> None:
 def whoami() -> dict[str, int]:
     """The worker's pid and niceness."""
     return {"pid": os.getpid(), "nice": os.nice(0)}
+
+
+@task(Param("seconds", float, minimum=0, maximum=30), timeout=0.5, cost_class="large")
+def short_nap(seconds: float) -> float:
+    """Sleep, under a deadline of its own (0.5 s) whatever the pod's default."""
+    time.sleep(seconds)
+    return seconds

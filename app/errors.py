@@ -87,3 +87,7 @@ class TaskFailed(CrunchError):
     """The task raised an exception inside its worker; the worker lives on."""
 
     status, code = 500, "task_failed"
+
+
+class UnsupportedMediaType(CrunchError):
+    status, code = 415, "unsupported_media_type"

@@ -35,7 +35,7 @@ from app.errors import (
     UnknownTask,
     WorkerCrashed,
 )
-from app.pool.protocol import ERROR, FATAL, READ_SIZE, READY, encode
+from app.pool.protocol import ERROR, FATAL, READY, encode_parts, out_of_band
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
 from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
@@ -243,7 +243,7 @@ class Pool:
         worker.state = State.BUSY
         self._pending[job.id] = job
         try:
-            worker.send(encode((job.id, job.name, job.params)))
+            worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
         except OSError:
             # The worker died and we have not read its end of file yet: try the next one.
             self._pending.pop(job.id, None)
@@ -267,7 +267,7 @@ class Pool:
             if job.future.done():
                 continue
             try:
-                worker.send(encode((job.id, job.name, job.params)))
+                worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
             except OSError:
                 self._queue.push_front(job)  # the worker is dying; _on_exit replaces it
                 return
@@ -290,17 +290,17 @@ class Pool:
 
     def _on_readable(self, worker: WorkerProcess) -> None:
         try:
-            data = os.read(worker.from_fd, READ_SIZE)
+            messages = worker.reader.read(worker.from_fd)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            messages = None
+        if messages is None:
             self._on_exit(worker)
             return
         loop = self._loop
         assert loop is not None
-        for kind, task_id, value, run_ns in worker.reader.feed(data):
+        for kind, task_id, value, run_ns in messages:
             if kind == READY:
                 self._on_ready(worker)
                 continue

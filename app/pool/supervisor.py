@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from app.pool.protocol import FrameReader, write_all
+from app.pool.protocol import FrameReader, widen, write_all
 
 if TYPE_CHECKING:
     from app.pool.pool import Job
@@ -59,6 +59,8 @@ class WorkerProcess:
         # Two pipes: tasks go down one, results come up the other.
         child_in, self.to_fd = os.pipe2(os.O_CLOEXEC)
         self.from_fd, child_out = os.pipe2(os.O_CLOEXEC)
+        for fd in (self.to_fd, self.from_fd):
+            widen(fd)
         try:
             self.proc = subprocess.Popen(
                 [
@@ -92,7 +94,7 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes | Sequence[bytes | memoryview]) -> None:
         write_all(self.to_fd, frame)
 
     def retire(self) -> None:

@@ -23,7 +23,7 @@ from app.pool.protocol import (
     OK,
     READY,
     FrameReader,
-    encode,
+    encode_parts,
     read_messages,
     write_all,
     write_frame,
@@ -70,9 +70,10 @@ def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
                 kind, value = ERROR, f"{type(exc).__name__}: {exc}"[:2000]
             elapsed = clock() - started
             try:
-                frame = encode((kind, task_id, value, elapsed))
+                frame = encode_parts((kind, task_id, value, elapsed))
             except Exception as exc:  # the result cannot be pickled
-                frame = encode((ERROR, task_id, f"result not serialisable: {exc}"[:2000], elapsed))
+                error = f"result not serialisable: {exc}"[:2000]
+                frame = encode_parts((ERROR, task_id, error, elapsed))
             write_all(out_fd, frame)
 
 

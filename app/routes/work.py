@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import CrunchError, InvalidParams
-from app.payload import read_json
+from app.payload import read_bytes, read_json
 from app.pool import TaskResult
 from app.responses import JSONResponse
 from app.state import AppState, state_of
+from app.tasks.binary import Binary
 from app.tasks.registry import lookup
 
 
@@ -36,11 +37,24 @@ def timing_headers(result: TaskResult) -> dict[str, str]:
     }
 
 
+def binary_response(result: TaskResult) -> Response:
+    """A task's ``Binary`` answer, served as-is with its content type."""
+    value: Binary = result.value
+    return Response(value.data, media_type=value.content_type, headers=timing_headers(result))
+
+
 async def work(request: Request) -> Response:
     state = state_of(request)
     name: str = request.path_params["task"]
     spec = lookup(state.pool.specs, name)
-    if request.method == "POST":
+    accepted = spec.options.body
+    if accepted:
+        if request.method != "POST":
+            raise InvalidParams(f"task {name!r} takes the request body: POST it")
+        raw, from_text = dict(request.query_params), True
+        params = spec.validate(raw, from_text=from_text)
+        params["body"] = await read_bytes(request, state.settings.max_body, accepted)
+    elif request.method == "POST":
         body = await read_json(request, state.settings.max_body)
         if body is None:
             raw, from_text = dict(request.query_params), True
@@ -50,8 +64,11 @@ async def work(request: Request) -> Response:
             raise InvalidParams("the body must be a JSON object of parameters")
     else:
         raw, from_text = dict(request.query_params), True
-    params = spec.validate(raw, from_text=from_text)
+    if not accepted:
+        params = spec.validate(raw, from_text=from_text)
     result = await state.admission.run(name, params)
+    if isinstance(result.value, Binary):
+        return binary_response(result)
     return JSONResponse(
         result_body(result, state.settings.pod_name), headers=timing_headers(result)
     )
@@ -64,6 +81,9 @@ async def _run_item(state: AppState, item: tuple[str, dict[str, Any]] | CrunchEr
         result = await state.admission.run(*item)
     except CrunchError as exc:
         return {"task": item[0], "status": exc.status, **exc.body()}
+    if isinstance(result.value, Binary):
+        detail = f"task {item[0]!r} answers bytes; run it with /work/{item[0]}"
+        return {"task": item[0], "status": 422, "error": "binary_result", "detail": detail}
     return {"status": 200, **result_body(result, state.settings.pod_name)}
 
 
@@ -77,6 +97,8 @@ def _parse_item(state: AppState, index: int, item: Any) -> tuple[str, dict[str, 
     if not isinstance(params, dict):
         raise InvalidParams(f"item {index}: 'params' must be an object")
     spec = lookup(state.pool.specs, item["task"])
+    if spec.options.body:
+        raise InvalidParams(f"item {index}: task {spec.name!r} takes a request body; use /work")
     return spec.name, spec.validate(params, from_text=False)
 
 

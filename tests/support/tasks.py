@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.tasks import Param, task
+from app.tasks import Binary, Param, task
 
 
 def _seconds(params: Mapping[str, Any]) -> float:
@@ -52,3 +52,9 @@ def short_nap(seconds: float) -> float:
     """Sleep, under a deadline of its own (0.5 s) whatever the pod's default."""
     time.sleep(seconds)
     return seconds
+
+
+@task(Param("times", int, default=1, minimum=1, maximum=4), body=("text/plain", "image/*"))
+def repeat(body: memoryview, times: int) -> Binary:
+    """Answer the body it was given, times over, as bytes."""
+    return Binary(bytes(body) * times, "application/octet-stream")

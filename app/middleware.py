@@ -94,7 +94,8 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
             path = scope["path"]
-            metrics.observe_request(route_label(path), method, status, elapsed)
+            label = scope.get("crunch.route") or route_label(path)  # a user handler's template
+            metrics.observe_request(label, method, status, elapsed)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.record(

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import __version__
+from app import __version__, handlers
 from app.config import Settings
 from app.responses import JSONResponse
 from app.state import state_of
@@ -140,6 +140,8 @@ def build(settings: Settings, specs: Mapping[str, TaskSpec]) -> dict[str, Any]:
             "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text"}}}
         },
     }
+    for entry in handlers.registered():  # user handlers (app/handlers.py)
+        paths[entry.path] = {m.lower(): entry.operation() for m in entry.methods}
     for name in settings.services:
         paths[f"/{name}"] = {
             "get": {"summary": f"The {name} microservice", "responses": {"200": text, **ERRORS}}

@@ -1,4 +1,4 @@
-"""The scenarios S1-S7 (see docs/benchmarks.md). Each returns JSON-ready dicts.
+"""The scenarios S1-S9 (see docs/benchmarks.md). Each returns JSON-ready dicts.
 
 Every scenario compares servers measured in the same run on the same machine; the
 work sizes are calibrated at the start of each repetition by timing ``spin(n)``
@@ -39,6 +39,9 @@ class Config:
     small_count: int = 4
     s1_calls: int = 2000
     s1_warmup: int = 200
+    s8_payload: int = 1 << 20  # bytes each way
+    s8_calls: int = 500
+    s8_warmup: int = 50
     s2_mults: tuple[float, ...] = (0.5, 1.0, 1.5)
     # Diagnostic servers measured in S2 only (not goals): crunch with worker niceness 0.
     s2_extra: tuple[str, ...] = ("crunch-nice0",)
@@ -73,6 +76,8 @@ class Config:
             big_count=6,
             s1_calls=300,
             s1_warmup=50,
+            s8_calls=100,
+            s8_warmup=20,
             s2_mults=(1.2,),
             s2_extra=(),
             s2_duration=1.5,
@@ -225,18 +230,32 @@ class Launcher:
 # --------------------------------------------------------------------------- S1
 
 
+def _micro(dispatcher: str, workers: int, calls: int, warmup: int, payload: int = 0) -> Any:
+    argv = [sys.executable, "-m", "bench.micro", dispatcher, "--workers", str(workers)]
+    argv += ["--calls", str(calls), "--warmup", str(warmup), "--payload", str(payload)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(proc.stdout)
+
+
 def s1_dispatch(config: Config) -> dict[str, Any]:
     """``noop`` round trips through each raw dispatcher, each in a fresh interpreter."""
-    out: dict[str, Any] = {}
-    for dispatcher in ("ppe", "anyio", "crunch"):
-        argv = [sys.executable, "-m", "bench.micro", dispatcher]
-        argv += ["--workers", str(config.workers), "--calls", str(config.s1_calls)]
-        argv += ["--warmup", str(config.s1_warmup)]
-        proc = subprocess.run(
-            argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    return {
+        dispatcher: _micro(dispatcher, config.workers, config.s1_calls, config.s1_warmup)
+        for dispatcher in ("ppe", "anyio", "crunch")
+    }
+
+
+# --------------------------------------------------------------------------- S8
+
+
+def s8_bytes(config: Config) -> dict[str, Any]:
+    """``s8_payload`` bytes in and the same back, through each raw dispatcher (as S1)."""
+    return {
+        dispatcher: _micro(
+            dispatcher, config.workers, config.s8_calls, config.s8_warmup, config.s8_payload
         )
-        out[dispatcher] = json.loads(proc.stdout)
-    return out
+        for dispatcher in ("ppe", "crunch")
+    }
 
 
 # --------------------------------------------------------------------------- S2 + S7

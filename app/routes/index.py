@@ -7,7 +7,7 @@ import html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from app import __version__
+from app import __version__, handlers
 from app.responses import JSONResponse
 from app.state import state_of
 
@@ -22,6 +22,10 @@ async def index(request: Request) -> Response:
         href = f"/work/{name}{EXAMPLES.get(name, '')}"
         doc = html.escape(state.pool.specs[name].doc)
         links.append(f'<li><a href="{html.escape(href)}">{html.escape(href)}</a> {doc}</li>')
+    for entry in handlers.registered():
+        shown = html.escape(entry.path)
+        verbs = html.escape(", ".join(entry.methods))
+        links.append(f"<li><code>{verbs}</code> {shown} {html.escape(entry.summary)}</li>")
     for path, what in (
         ("/tasks", "every task and its parameters"),
         ("/metrics", "Prometheus metrics"),

@@ -1,0 +1,164 @@
+"""User handlers: async routes that compose tasks, the seed's ``co.wrap`` done right.
+
+A module listed in ``CRUNCH_TASK_MODULES`` may register routes next to its tasks::
+
+    from app.handlers import route, run
+
+    @route("/thumbs", methods=["POST"])
+    async def thumbs(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        small, large = await asyncio.gather(
+            run("thumbnail", body=body, size=64), run("thumbnail", body=body, size=256)
+        )
+        ...
+
+Each ``run`` goes through the same admission, deadline, metrics and errors as
+``/work``: a full queue raises the 503 (with ``Retry-After``), a task past its
+deadline the 504, a failing task its 500, and the app turns each into its JSON
+answer. A handler may return a Starlette ``Response``, a ``Binary`` (served as-is),
+or anything JSON can encode.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.errors import InvalidParams
+from app.responses import JSONResponse
+from app.state import AppState, state_of
+from app.tasks.binary import Binary
+from app.tasks.registry import lookup
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+_state: contextvars.ContextVar[AppState] = contextvars.ContextVar("crunch_handler_state")
+
+
+@dataclass(frozen=True)
+class HandlerRoute:
+    """A user route as registered: its path template, methods, handler and docs."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    summary: str
+    doc: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": self.path, "methods": list(self.methods), "summary": self.summary}
+
+    def operation(self) -> dict[str, Any]:
+        """The OpenAPI operation of each of this route's methods."""
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}", self.path)
+        ]
+        op: dict[str, Any] = {"summary": self.summary, "responses": _RESPONSES}
+        if self.doc:
+            op["description"] = self.doc
+        if params:
+            op["parameters"] = params
+        return op
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+_RESPONSES = {
+    "200": {"description": "The handler's answer"},
+    "422": _error("A task's parameters are invalid"),
+    "500": _error("A task failed or its worker died"),
+    "503": _error("Queue full or draining; see Retry-After"),
+    "504": _error("A task passed its deadline"),
+}
+
+_routes: dict[str, HandlerRoute] = {}
+
+
+def route(
+    path: str, methods: Iterable[str] = ("GET",), summary: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Register ``async def handler(request)`` at ``path`` (a Starlette path template)."""
+    verbs = tuple(m.upper() for m in methods)
+
+    def register(handler: Handler) -> Handler:
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError(f"handler for {path!r} must be an async def (it awaits tasks)")
+        if not path.startswith("/"):
+            raise ValueError(f"handler path {path!r} must start with /")
+        existing = _routes.get(path)
+        if existing is not None and existing.handler is not handler:
+            raise ValueError(f"two handlers for {path!r}")
+        lines = (handler.__doc__ or "").strip().split("\n")
+        _routes[path] = HandlerRoute(
+            path, verbs, handler, summary or lines[0] or handler.__name__, "\n".join(lines[1:])
+        )
+        return handler
+
+    return register
+
+
+def registered() -> list[HandlerRoute]:
+    return list(_routes.values())
+
+
+async def run(task: str, /, **params: Any) -> Any:
+    """Run ``task`` on the pool from a handler and return its result.
+
+    Parameters are checked as a JSON body's would be; a task that takes the body gets
+    ``body=`` bytes. Errors are raised as crunch's errors (the app answers them).
+    """
+    try:
+        state = _state.get()
+    except LookupError:
+        raise RuntimeError("run() is for handlers registered with @route") from None
+    spec = lookup(state.pool.specs, task)
+    body = params.pop("body", None) if spec.options.body else None
+    checked = spec.validate(params, from_text=False)
+    if spec.options.body:
+        if not isinstance(body, bytes | bytearray | memoryview) or not len(body):
+            raise InvalidParams(f"task {task!r} takes body= as non-empty bytes")
+        checked["body"] = body if isinstance(body, bytes) else bytes(body)
+    result = await state.admission.run(task, checked)
+    return result.value
+
+
+def _respond(value: Any) -> Response:
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, Binary):
+        return Response(value.data, media_type=value.content_type)
+    return JSONResponse(value)
+
+
+def starlette_routes(taken: Iterable[str]) -> list[Route]:
+    """The registered handlers as Starlette routes; a path crunch serves itself is refused."""
+    reserved = set(taken)
+    out: list[Route] = []
+    for entry in _routes.values():
+        if entry.path in reserved:
+            raise ValueError(f"handler path {entry.path!r} is one of crunch's own routes")
+
+        async def endpoint(request: Request, entry: HandlerRoute = entry) -> Response:
+            request.scope["crunch.route"] = entry.path
+            token = _state.set(state_of(request))
+            try:
+                return _respond(await entry.handler(request))
+            finally:
+                _state.reset(token)
+
+        out.append(Route(entry.path, endpoint, methods=list(entry.methods)))
+    return out

@@ -16,7 +16,7 @@ include $(sort $(wildcard mk/*.mk))
 .PHONY: help venv run test test-py lint fmt clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt
 	@# Debian splits venv out of python3: install it when it is missing (root only).

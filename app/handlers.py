@@ -153,7 +153,6 @@ def starlette_routes(taken: Iterable[str]) -> list[Route]:
             raise ValueError(f"handler path {entry.path!r} is one of crunch's own routes")
 
         async def endpoint(request: Request, entry: HandlerRoute = entry) -> Response:
-            request.scope["crunch.route"] = entry.path
             token = _state.set(state_of(request))
             try:
                 return _respond(await entry.handler(request))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -15,31 +16,49 @@ if TYPE_CHECKING:
     from app.metrics import Metrics
 
 _METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_FIXED_ROUTES = frozenset(
-    {
-        "/",
-        "/tasks",
-        "/batch",
-        "/hello",
-        "/world",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-    }
-)
 _VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
-def route_label(path: str) -> str:
-    """The route template a path belongs to: a bounded label, whatever clients send."""
-    if path in _FIXED_ROUTES:
-        return path
-    if path.startswith("/work/"):
-        return "/work/{task}"
-    if path.startswith("/spawn/"):
-        return "/spawn/{name}"
-    return "other"
+class RouteLabels:
+    """The template of the route that answered: a bounded label, whatever clients send.
+
+    Starlette's router already knows which route matched (it leaves the endpoint and
+    itself in the scope), so labels come from the route table, read once: a route a
+    user module adds is labelled like the built-in ones, and a path that no route
+    matched is ``other``.
+    """
+
+    __slots__ = ("_labels",)
+
+    def __init__(self) -> None:
+        self._labels: dict[object, str | list[Route]] | None = None
+
+    def __call__(self, scope: Scope) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return "other"
+        labels = self._labels
+        if labels is None:
+            labels = self._labels = self._table(getattr(scope.get("router"), "routes", ()))
+        label = labels.get(endpoint, "other")
+        if isinstance(label, str):
+            return label
+        # One endpoint behind several paths (rare): ask the routes which one it was.
+        for route in label:
+            if route.matches(scope)[0] is not Match.NONE:
+                return route.path
+        return "other"
+
+    @staticmethod
+    def _table(routes: Iterable[object]) -> dict[object, str | list[Route]]:
+        by_endpoint: dict[object, list[Route]] = {}
+        for route in routes:
+            if isinstance(route, Route):
+                by_endpoint.setdefault(route.endpoint, []).append(route)
+        return {
+            endpoint: group[0].path if len(group) == 1 else group
+            for endpoint, group in by_endpoint.items()
+        }
 
 
 def _request_id(scope: Scope) -> bytes:
@@ -68,6 +87,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.route_label = RouteLabels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,8 +114,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
             path = scope["path"]
-            label = scope.get("crunch.route") or route_label(path)  # a user handler's template
-            metrics.observe_request(label, method, status, elapsed)
+            metrics.observe_request(self.route_label(scope), method, status, elapsed)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.record(

@@ -91,3 +91,9 @@ class TaskFailed(CrunchError):
 
 class UnsupportedMediaType(CrunchError):
     status, code = 415, "unsupported_media_type"
+
+
+class InvalidInput(CrunchError):
+    """A task looked at its input and refused it (it raised ``Rejected``)."""
+
+    status, code = 422, "invalid_input"

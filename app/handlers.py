@@ -33,10 +33,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import InvalidParams
+from app.payload import read_bytes
 from app.responses import JSONResponse
 from app.state import AppState, state_of
-from app.tasks.binary import Binary
 from app.tasks.registry import lookup
+from app.tasks.results import Binary
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -134,6 +135,12 @@ async def run(task: str, /, **params: Any) -> Any:
         checked["body"] = body if isinstance(body, bytes) else bytes(body)
     result = await state.admission.run(task, checked)
     return result.value
+
+
+async def read_body(request: Request, accepted: tuple[str, ...] = ("*/*",)) -> bytes:
+    """The request body for ``run(..., body=...)``: bounded by CRUNCH_MAX_BODY (413), of
+    an ``accepted`` content type (415; ``image/*`` matches any image), not empty (422)."""
+    return await read_bytes(request, state_of(request).settings.max_body, accepted)
 
 
 def _respond(value: Any) -> Response:

@@ -40,10 +40,13 @@ async def _read(request: Request, limit: int) -> bytes:
 
 
 def media_type_matches(content_type: str, accepted: tuple[str, ...]) -> bool:
-    """Does ``content_type`` (parameters ignored) match one of ``accepted`` (``type/*`` ok)?"""
+    """Does ``content_type`` (parameters ignored) match one of ``accepted``?
+
+    ``type/*`` matches any subtype, ``*/*`` anything.
+    """
     media = content_type.split(";", 1)[0].strip().lower()
     major = media.split("/", 1)[0]
-    return any(a == media or (a.endswith("/*") and a[:-2] == major) for a in accepted)
+    return any(a in (media, "*/*") or (a.endswith("/*") and a[:-2] == major) for a in accepted)
 
 
 async def read_bytes(request: Request, limit: int, accepted: tuple[str, ...]) -> bytes:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from app.config import Settings
 from app.errors import (
     Draining,
+    InvalidInput,
     Overloaded,
     QueueTimeout,
     TaskFailed,
@@ -35,7 +36,7 @@ from app.errors import (
     UnknownTask,
     WorkerCrashed,
 )
-from app.pool.protocol import ERROR, FATAL, READY, encode_parts, out_of_band
+from app.pool.protocol import ERROR, FATAL, READY, REJECTED, encode_parts, out_of_band
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
 from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
@@ -329,6 +330,8 @@ class Pool:
                 continue
             if kind == ERROR:
                 _fail(job, TaskFailed(f"task {job.name!r} failed: {value}"))
+            elif kind == REJECTED:
+                _fail(job, InvalidInput(f"task {job.name!r} rejected its input: {value}"))
             elif not job.future.done():
                 job.future.set_result(
                     TaskResult(job.id, job.name, value, worker.id, queue_s, run_s)

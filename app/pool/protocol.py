@@ -36,6 +36,7 @@ READY = 0
 OK = 1
 ERROR = 2
 FATAL = 3  # the task broke the worker (MemoryError): it exits after this frame
+REJECTED = 4  # the task refused its input (it raised Rejected)
 
 
 def widen(fd: int) -> None:

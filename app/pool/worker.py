@@ -22,6 +22,7 @@ from app.pool.protocol import (
     FATAL,
     OK,
     READY,
+    REJECTED,
     FrameReader,
     encode_parts,
     read_messages,
@@ -41,6 +42,7 @@ def _die_with_parent() -> None:
 
 def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
     from app.tasks.registry import load_modules, registry
+    from app.tasks.results import Rejected
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     _die_with_parent()
@@ -66,6 +68,8 @@ def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
                 # The heap may be in any state now: report, then let the supervisor replace us.
                 write_frame(out_fd, (FATAL, task_id, "MemoryError", clock() - started))
                 os._exit(70)
+            except Rejected as exc:
+                kind, value = REJECTED, str(exc)[:2000]
             except Exception as exc:  # a task's own error fails only that task
                 kind, value = ERROR, f"{type(exc).__name__}: {exc}"[:2000]
             elapsed = clock() - started

@@ -13,8 +13,8 @@ from app.payload import read_bytes, read_json
 from app.pool import TaskResult
 from app.responses import JSONResponse
 from app.state import AppState, state_of
-from app.tasks.binary import Binary
 from app.tasks.registry import lookup
+from app.tasks.results import Binary
 
 
 def result_body(result: TaskResult, pod: str) -> dict[str, Any]:

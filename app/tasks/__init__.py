@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from app.tasks.binary import Binary
 from app.tasks.registry import REQUIRED, Param, Registry, TaskSpec, load_modules, registry, task
+from app.tasks.results import Binary, Rejected
 
 __all__ = [
     "REQUIRED",
     "Binary",
     "Param",
     "Registry",
+    "Rejected",
     "TaskSpec",
     "load_modules",
     "registry",

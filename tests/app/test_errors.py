@@ -23,6 +23,7 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.WorkerCrashed: (500, "worker_crashed"),
     errors.TaskFailed: (500, "task_failed"),
     errors.UnsupportedMediaType: (415, "unsupported_media_type"),
+    errors.InvalidInput: (422, "invalid_input"),
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 import tests.support.tasks  # noqa: F401  (the tasks these handlers run)
-from app.handlers import route, run
+from app.handlers import read_body, route, run
 from app.tasks import Binary
 
 
@@ -36,6 +36,6 @@ async def pair_with(request: Request) -> dict[str, Any]:
 @route("/twice", methods=["POST"])
 async def twice(request: Request) -> Binary:
     """The body, through the ``repeat`` task twice in a row (bytes in, bytes out)."""
-    once: Binary = await run("repeat", body=await request.body(), times=2)
+    once: Binary = await run("repeat", body=await read_body(request), times=2)
     again: Binary = await run("repeat", body=once.data, times=1)
     return again

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.tasks import Binary, Param, task
+from app.tasks import Binary, Param, Rejected, task
 
 
 def _seconds(params: Mapping[str, Any]) -> float:
@@ -58,3 +58,9 @@ def short_nap(seconds: float) -> float:
 def repeat(body: memoryview, times: int) -> Binary:
     """Answer the body it was given, times over, as bytes."""
     return Binary(bytes(body) * times, "application/octet-stream")
+
+
+@task(Param("why", str, max_length=40))
+def refuse(why: str) -> None:
+    """Reject its input, as a task does with data it cannot use."""
+    raise Rejected(why)

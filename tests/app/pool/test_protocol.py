@@ -20,7 +20,7 @@ from app.pool.protocol import (
     read_messages,
     write_frame,
 )
-from app.tasks.binary import Binary
+from app.tasks.results import Binary
 
 
 @pytest.fixture

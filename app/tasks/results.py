@@ -1,4 +1,4 @@
-"""``Binary``: a task's answer as raw bytes with a content type, served as-is."""
+"""What a task may hand back besides plain values: ``Binary`` answers, ``Rejected`` input."""
 
 from __future__ import annotations
 
@@ -36,3 +36,11 @@ class Binary:
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         return (Binary, (pickle.PickleBuffer(self.data), self.content_type))
+
+
+class Rejected(Exception):
+    """Raise it from a task when its input is wrong (not an image, too large...).
+
+    The request gets 422 ``invalid_input`` with the message, instead of the 500 that
+    any other exception from a task gives; the worker carries on.
+    """

@@ -11,7 +11,7 @@ import random
 import time
 
 from app.tasks import Param, task
-from app.tasks.binary import Binary
+from app.tasks.results import Binary
 
 
 @task(

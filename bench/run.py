@@ -1,7 +1,8 @@
-"""Run the benchmark: repetitions of S1-S7, goals judged on ratios, JSON + docs + plots.
+"""Run the benchmark: repetitions of S1-S9, goals judged on ratios, JSON + docs + plots.
 
     python -m bench.run                # full: 3 repetitions (make bench)
     python -m bench.run --quick        # reduced set, < 60 s (make bench-quick)
+    python -m bench.run --only S8,S9   # payload scenarios alone (make bench-payload)
 
 Each repetition calibrates the work, self-tests the load generator, then runs every
 scenario for crunch and each peer (the order of servers rotates between
@@ -33,6 +34,7 @@ from bench.procs import ROOT, cpu_pressure
 from bench.scenarios import Config
 
 RESULTS = ROOT / "bench" / "results"
+PAYLOAD = frozenset({"S8", "S9"})
 SERVER_SCENARIOS: dict[str, scenarios.ServerScenario] = {
     "S2": scenarios.s2_throughput,
     "S3": scenarios.s3_responsiveness,
@@ -54,6 +56,8 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     rep["selftest"] = await scenarios.selftest(config, sizes)
     log("S1 dispatch")
     rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    log("S8 bytes through the pool")
+    rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
@@ -73,6 +77,21 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
         rep["S6"] = await scenarios.s6_http(launch, config)
     finally:
         await launch.close()
+    log("S9 the thumbnails example at saturation")
+    rep["S9"] = await scenarios.s9_example(config, log_dir)
+    rep["load_after"] = os.getloadavg()
+    rep["elapsed"] = time.monotonic() - started
+    return rep
+
+
+async def run_payload_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
+    """S8 and S9 alone: bytes through the pool, and the example over HTTP."""
+    started = time.monotonic()
+    rep: dict[str, Any] = {"index": index, "load_before": os.getloadavg()}
+    log(f"rep {index}: S8 bytes through the pool")
+    rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
+    log(f"rep {index}: S9 the thumbnails example at saturation")
+    rep["S9"] = await scenarios.s9_example(config, log_dir)
     rep["load_after"] = os.getloadavg()
     rep["elapsed"] = time.monotonic() - started
     return rep
@@ -148,6 +167,27 @@ GOALS: tuple[Goal, ...] = (
         lambda r: {"anyio.to_process": 1000 * _get(r, "S1", "anyio", "p50")},
         lambda r: _div(_get(r, "S1", "crunch", "p50"), _get(r, "S1", "anyio", "p50")),
         lambda x: x <= 0.75,
+    ),
+    Goal(
+        "S8",
+        "1 MiB in + 1 MiB out through the pool, p50 (ms) — vs `ProcessPoolExecutor`",
+        "≤ 0.6 x",
+        "ms",
+        lambda r: _get(r, "S8", "crunch", "p50"),
+        lambda r: {"ProcessPoolExecutor": _get(r, "S8", "ppe", "p50")},
+        lambda r: _div(_get(r, "S8", "crunch", "p50"), _get(r, "S8", "ppe", "p50")),
+        lambda x: x <= 0.6,
+    ),
+    Goal(
+        "S9",
+        "the thumbnails example (1 MP JPEG → 256 px PNG) over HTTP, peak goodput (req/s) — "
+        "vs workers / inline time of the same call",
+        "≥ 0.9 x",
+        "req/s",
+        lambda r: _get(r, "S9", "peak_goodput"),
+        lambda r: {"ideal": _get(r, "S9", "capacity_here")},
+        lambda r: _div(_get(r, "S9", "peak_goodput"), _get(r, "S9", "capacity_here")),
+        lambda x: x >= 0.9,
     ),
     Goal(
         "S2",
@@ -302,9 +342,11 @@ def stats(values: list[float]) -> dict[str, Any]:
     }
 
 
-def judge(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def judge(reps: list[dict[str, Any]], only: frozenset[str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for goal in GOALS:
+        if only is not None and goal.id not in only:
+            continue
         crunch = stats([goal.crunch(r) for r in reps])
         names: dict[str, None] = {}
         for r in reps:
@@ -347,11 +389,12 @@ def _git_rev() -> str:
         return "unknown"
 
 
-async def run(config: Config, log_dir: Path) -> dict[str, Any]:
+async def run(config: Config, log_dir: Path, payload_only: bool = False) -> dict[str, Any]:
     started = datetime.datetime.now(datetime.UTC)
     reps = []
     for index in range(config.reps):
-        reps.append(await run_rep(index, config, log_dir))
+        one = run_payload_rep if payload_only else run_rep
+        reps.append(await one(index, config, log_dir))
     return {
         "meta": {
             "config": asdict(config),
@@ -364,7 +407,7 @@ async def run(config: Config, log_dir: Path) -> dict[str, Any]:
             "load_before": reps[0]["load_before"] if reps else None,
             "load_after": reps[-1]["load_after"] if reps else None,
         },
-        "goals": judge(reps),
+        "goals": judge(reps, PAYLOAD if payload_only else None),
         "reps": reps,
     }
 
@@ -375,16 +418,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions (default: 3 full, 1 quick)")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/NAME.json)")
     parser.add_argument("--report", action="store_true", help="update docs/benchmarks.md + plots")
+    parser.add_argument("--only", help="S8,S9: the payload scenarios alone (payload.json)")
     args = parser.parse_args(argv)
     config = Config.quick() if args.quick else Config.full()
     if args.reps:
         config = Config(**{**asdict(config), "reps": args.reps})
-    out = args.out or RESULTS / f"{config.name}.json"
+    payload_only = args.only is not None
+    if payload_only and set(args.only.split(",")) != PAYLOAD:
+        parser.error("--only takes S8,S9 (the scenarios that run on their own)")
+    name = f"payload-{config.name}" if payload_only else config.name
+    out = args.out or RESULTS / f"{'payload' if name == 'payload-full' else name}.json"
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="crunch-bench-") as tmp:
-        log(f"{config.name} run, {config.reps} repetition(s); server logs in {tmp}")
-        results = uvloop.run(run(config, Path(tmp)))
+        log(f"{name} run, {config.reps} repetition(s); server logs in {tmp}")
+        results = uvloop.run(run(config, Path(tmp), payload_only))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
@@ -392,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(report.table(results["goals"], results["meta"]))
     if args.report:
-        report.write(results)
+        (report.write_payload if payload_only else report.write)(results)
     return 0
 
 

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import InvalidParams
+from app.openapi import BODY_ERRORS, TASK_ERRORS, Operation, document, error_responses
 from app.payload import read_bytes
 from app.responses import JSONResponse
 from app.state import AppState, state_of
@@ -57,34 +58,25 @@ class HandlerRoute:
     def describe(self) -> dict[str, Any]:
         return {"path": self.path, "methods": list(self.methods), "summary": self.summary}
 
-    def operation(self) -> dict[str, Any]:
-        """The OpenAPI operation of each of this route's methods."""
+    def operation(self) -> Operation:
+        """The OpenAPI operation of each method: what any handler composing tasks may answer."""
+        op: Operation = {
+            "summary": self.summary,
+            "responses": {
+                "200": {"description": "The handler's answer"},
+                **error_responses(*BODY_ERRORS, 422, *TASK_ERRORS),
+            },
+        }
+        if self.doc:
+            op["description"] = self.doc
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in re.findall(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}", self.path)
         ]
-        op: dict[str, Any] = {"summary": self.summary, "responses": _RESPONSES}
-        if self.doc:
-            op["description"] = self.doc
         if params:
             op["parameters"] = params
         return op
 
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-_RESPONSES = {
-    "200": {"description": "The handler's answer"},
-    "422": _error("A task's parameters are invalid"),
-    "500": _error("A task failed or its worker died"),
-    "503": _error("Queue full or draining; see Retry-After"),
-    "504": _error("A task passed its deadline"),
-}
 
 _routes: dict[str, HandlerRoute] = {}
 
@@ -138,9 +130,11 @@ async def run(task: str, /, **params: Any) -> Any:
 
 
 async def read_body(request: Request, accepted: tuple[str, ...] = ("*/*",)) -> bytes:
-    """The request body for ``run(..., body=...)``: bounded by CRUNCH_MAX_BODY (413), of
-    an ``accepted`` content type (415; ``image/*`` matches any image), not empty (422)."""
-    return await read_bytes(request, state_of(request).settings.max_body, accepted)
+    """The request body for ``run(..., body=...)``: bounded by CRUNCH_MAX_BODY (413) and
+    CRUNCH_BODY_TIMEOUT (408), of an ``accepted`` content type (415; ``image/*`` matches
+    any image), not empty (422)."""
+    settings = state_of(request).settings
+    return await read_bytes(request, settings.max_body, settings.body_timeout, accepted)
 
 
 def _respond(value: Any) -> Response:
@@ -166,5 +160,6 @@ def starlette_routes(taken: Iterable[str]) -> list[Route]:
             finally:
                 _state.reset(token)
 
-        out.append(Route(entry.path, endpoint, methods=list(entry.methods)))
+        route = Route(entry.path, endpoint, methods=list(entry.methods))
+        out.append(document(route, {m: entry.operation() for m in entry.methods}))
     return out

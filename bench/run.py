@@ -1,8 +1,8 @@
-"""Run the benchmark: repetitions of S1-S9, goals judged on ratios, JSON + docs + plots.
+"""Run the benchmark: repetitions of S1-S10, goals judged on ratios, JSON + docs + plots.
 
     python -m bench.run                # full: 3 repetitions (make bench)
     python -m bench.run --quick        # reduced set, < 60 s (make bench-quick)
-    python -m bench.run --only S8,S9   # payload scenarios alone (make bench-payload)
+    python -m bench.run --only S8,S9   # the payload scenarios alone (make bench-payload)
 
 Each repetition calibrates the work, self-tests the load generator, then runs every
 scenario for crunch and each peer (the order of servers rotates between
@@ -34,6 +34,8 @@ from bench.procs import ROOT, cpu_pressure
 from bench.scenarios import Config
 
 RESULTS = ROOT / "bench" / "results"
+# Scenarios that need no calibrated spin server of their own: `--only S8,S9` writes its
+# own results file and its own block of docs/benchmarks.md.
 PAYLOAD = frozenset({"S8", "S9"})
 SERVER_SCENARIOS: dict[str, scenarios.ServerScenario] = {
     "S2": scenarios.s2_throughput,
@@ -53,11 +55,18 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     sizes = scenarios.calibrate_all(config)
     rep["sizes"] = sizes.as_dict()
     log(f"rep {index}: spin n={sizes.task.n} takes {sizes.task.seconds * 1000:.1f} ms inline")
+    only = set(config.only)
+
+    def wanted(sid: str) -> bool:
+        return not only or sid in only
+
     rep["selftest"] = await scenarios.selftest(config, sizes)
-    log("S1 dispatch")
-    rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
-    log("S8 bytes through the pool")
-    rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
+    if wanted("S1"):
+        log("S1 dispatch")
+        rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    if wanted("S8"):
+        log("S8 bytes through the pool")
+        rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
@@ -66,6 +75,8 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     )
     try:
         for sid, scenario in SERVER_SCENARIOS.items():
+            if not wanted(sid):
+                continue
             rep[sid] = {}
             extra = list(config.s2_extra) if sid == "S2" else []
             for name in servers + extra:
@@ -73,25 +84,23 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
                 pressure = cpu_pressure()
                 rep[sid][name] = await scenario(launch, name, config, sizes)
                 rep[sid][name]["cpu_pressure"] = [pressure, cpu_pressure()]
-        log("S6 http overhead")
-        rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S6"):
+            log("S6 http overhead")
+            rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S10"):
+            rep["S10"] = {}
+            storm = list(config.s10_servers)
+            shift = index % len(storm)
+            for name in storm[shift:] + storm[:shift]:
+                log(f"S10 {name}")
+                pressure = cpu_pressure()
+                rep["S10"][name] = await scenarios.s10_storm(launch, name, config, sizes)
+                rep["S10"][name]["cpu_pressure"] = [pressure, cpu_pressure()]
     finally:
         await launch.close()
-    log("S9 the thumbnails example at saturation")
-    rep["S9"] = await scenarios.s9_example(config, log_dir)
-    rep["load_after"] = os.getloadavg()
-    rep["elapsed"] = time.monotonic() - started
-    return rep
-
-
-async def run_payload_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
-    """S8 and S9 alone: bytes through the pool, and the example over HTTP."""
-    started = time.monotonic()
-    rep: dict[str, Any] = {"index": index, "load_before": os.getloadavg()}
-    log(f"rep {index}: S8 bytes through the pool")
-    rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
-    log(f"rep {index}: S9 the thumbnails example at saturation")
-    rep["S9"] = await scenarios.s9_example(config, log_dir)
+    if wanted("S9"):
+        log("S9 the thumbnails example at saturation")
+        rep["S9"] = await scenarios.s9_example(config, log_dir)
     rep["load_after"] = os.getloadavg()
     rep["elapsed"] = time.monotonic() - started
     return rep
@@ -342,11 +351,9 @@ def stats(values: list[float]) -> dict[str, Any]:
     }
 
 
-def judge(reps: list[dict[str, Any]], only: frozenset[str] | None = None) -> list[dict[str, Any]]:
+def judge(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for goal in GOALS:
-        if only is not None and goal.id not in only:
-            continue
         crunch = stats([goal.crunch(r) for r in reps])
         names: dict[str, None] = {}
         for r in reps:
@@ -389,12 +396,11 @@ def _git_rev() -> str:
         return "unknown"
 
 
-async def run(config: Config, log_dir: Path, payload_only: bool = False) -> dict[str, Any]:
+async def run(config: Config, log_dir: Path) -> dict[str, Any]:
     started = datetime.datetime.now(datetime.UTC)
     reps = []
     for index in range(config.reps):
-        one = run_payload_rep if payload_only else run_rep
-        reps.append(await one(index, config, log_dir))
+        reps.append(await run_rep(index, config, log_dir))
     return {
         "meta": {
             "config": asdict(config),
@@ -407,7 +413,7 @@ async def run(config: Config, log_dir: Path, payload_only: bool = False) -> dict
             "load_before": reps[0]["load_before"] if reps else None,
             "load_after": reps[-1]["load_after"] if reps else None,
         },
-        "goals": judge(reps, PAYLOAD if payload_only else None),
+        "goals": judge(reps),
         "reps": reps,
     }
 
@@ -416,23 +422,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced set, under a minute")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3 full, 1 quick)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario ids to run (e.g. S3,S5,S6,S10); default all"
+    )
+    parser.add_argument(
+        "--peers", help="comma-separated peers for S2-S5 (crunch variants also run in S6)"
+    )
+    parser.add_argument(
+        "--s10-servers", help="comma-separated servers for S10 (default: crunch and its peers)"
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/NAME.json)")
     parser.add_argument("--report", action="store_true", help="update docs/benchmarks.md + plots")
-    parser.add_argument("--only", help="S8,S9: the payload scenarios alone (payload.json)")
     args = parser.parse_args(argv)
     config = Config.quick() if args.quick else Config.full()
+    changes: dict[str, Any] = {}
     if args.reps:
-        config = Config(**{**asdict(config), "reps": args.reps})
-    payload_only = args.only is not None
-    if payload_only and set(args.only.split(",")) != PAYLOAD:
-        parser.error("--only takes S8,S9 (the scenarios that run on their own)")
+        changes["reps"] = args.reps
+    if args.only:
+        changes["only"] = tuple(part.strip().upper() for part in args.only.split(","))
+    if args.peers:
+        changes["peers"] = tuple(part.strip() for part in args.peers.split(","))
+    if args.s10_servers:
+        changes["s10_servers"] = tuple(part.strip() for part in args.s10_servers.split(","))
+    if changes:
+        config = Config(**{**asdict(config), **changes})
+    payload_only = bool(config.only) and set(config.only) <= PAYLOAD
     name = f"payload-{config.name}" if payload_only else config.name
     out = args.out or RESULTS / f"{'payload' if name == 'payload-full' else name}.json"
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="crunch-bench-") as tmp:
-        log(f"{name} run, {config.reps} repetition(s); server logs in {tmp}")
-        results = uvloop.run(run(config, Path(tmp), payload_only))
+        log(f"{config.name} run, {config.reps} repetition(s); server logs in {tmp}")
+        results = uvloop.run(run(config, Path(tmp)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

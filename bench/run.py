@@ -459,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     from bench import report
 
-    print(report.table(results["goals"], results["meta"]))
+    shown = [g for g in results["goals"] if not payload_only or g["id"] in PAYLOAD]
+    print(report.table(shown, results["meta"]))
     if args.report:
         (report.write_payload if payload_only else report.write)(results)
     return 0

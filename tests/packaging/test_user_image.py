@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.packaging.kube import by_kind, docs, env_of, helm_fails, helm_template, kustomize
 
 EXAMPLE = ("--set", "image.repository=crunch-thumbnails", "--set", "tasks.modules={a.tasks,b}")
@@ -31,3 +32,15 @@ def test_the_example_overlay_runs_the_example_image_with_its_module() -> None:
         container = dep["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == "crunch-thumbnails:0.1.0", name
         assert env_of(container)["CRUNCH_TASK_MODULES"] == "thumbnails.tasks", name
+
+
+@pytest.mark.parametrize("mode", ["prometheus-adapter", "keda", "cpu"])
+def test_the_examples_values_file_works_in_every_autoscaling_mode(mode: str) -> None:
+    values = str(ROOT / "examples" / "thumbnails" / "values.yaml")
+    items = docs(helm_template("-f", values, "--set", f"autoscaling.mode={mode}"))
+    for name, dep in by_kind(items, "Deployment").items():
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == "crunch-thumbnails:0.1.0", name
+        assert env_of(container)["CRUNCH_TASK_MODULES"] == "thumbnails.tasks", name
+    scaler = "ScaledObject" if mode == "keda" else "HorizontalPodAutoscaler"
+    assert by_kind(items, scaler)

@@ -55,9 +55,6 @@ class HandlerRoute:
     summary: str
     doc: str
 
-    def describe(self) -> dict[str, Any]:
-        return {"path": self.path, "methods": list(self.methods), "summary": self.summary}
-
     def operation(self) -> Operation:
         """The OpenAPI operation of each method: what any handler composing tasks may answer."""
         op: Operation = {

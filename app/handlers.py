@@ -119,8 +119,8 @@ async def run(task: str, /, **params: Any) -> Any:
     body = params.pop("body", None) if spec.options.body else None
     checked = spec.validate(params, from_text=False)
     if spec.options.body:
-        if not isinstance(body, bytes | bytearray | memoryview) or not len(body):
-            raise InvalidParams(f"task {task!r} takes body= as non-empty bytes")
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise InvalidParams(f"task {task!r} takes body= as bytes")
         checked["body"] = body if isinstance(body, bytes) else bytes(body)
     result = await state.admission.run(task, checked)
     return result.value
@@ -129,7 +129,7 @@ async def run(task: str, /, **params: Any) -> Any:
 async def read_body(request: Request, accepted: tuple[str, ...] = ("*/*",)) -> bytes:
     """The request body for ``run(..., body=...)``: bounded by CRUNCH_MAX_BODY (413) and
     CRUNCH_BODY_TIMEOUT (408), of an ``accepted`` content type (415; ``image/*`` matches
-    any image), not empty (422)."""
+    any image)."""
     settings = state_of(request).settings
     return await read_bytes(request, settings.max_body, settings.body_timeout, accepted)
 

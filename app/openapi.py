@@ -238,7 +238,7 @@ def task_operations(spec: TaskSpec) -> dict[str, Operation]:
         body["required"] = required
     summary = spec.doc or f"Run the task {spec.name!r}"
     if spec.options.body:
-        return {"post": _bytes_operation(spec, summary, query, headers)}
+        return {"post": _bytes_operation(spec, summary, query, headers, ok)}
     return {
         "get": {
             "operationId": f"work_{spec.name}_get",
@@ -262,28 +262,32 @@ def task_operations(spec: TaskSpec) -> dict[str, Operation]:
 
 
 def _bytes_operation(
-    spec: TaskSpec, summary: str, query: list[dict[str, Any]], headers: dict[str, Any]
+    spec: TaskSpec,
+    summary: str,
+    query: list[dict[str, Any]],
+    headers: dict[str, Any],
+    json_ok: dict[str, Any],
 ) -> Operation:
-    """``POST /work/<task>`` of a task that takes the body as bytes and answers bytes."""
+    """``POST /work/<task>`` of a task that takes the body as bytes (and may answer bytes)."""
     binary = {"schema": {"type": "string", "format": "binary"}}
+    answers = spec.options.answers
+    ok = json_ok
+    if answers is not None:
+        ok = {
+            "description": "The task's answer, served as-is",
+            "headers": headers,
+            "content": {answers: binary},
+        }
     return {
         "operationId": f"work_{spec.name}_post",
         "summary": summary,
         "description": (
             f"The body is the task's input ({', '.join(spec.options.body)}, at most "
-            "CRUNCH_MAX_BODY bytes); parameters come from the query string. The answer is "
-            "the bytes the task returns, with the content type it sets."
+            "CRUNCH_MAX_BODY bytes); parameters come from the query string."
         ),
         "parameters": query,
         "requestBody": {"required": True, "content": dict.fromkeys(spec.options.body, binary)},
-        "responses": {
-            "200": {
-                "description": "The task's answer, served as-is",
-                "headers": headers,
-                "content": {"*/*": binary},
-            },
-            **error_responses(408, 413, 415, 422, *TASK_ERRORS),
-        },
+        "responses": {"200": ok, **error_responses(408, 413, 415, 422, *TASK_ERRORS)},
     }
 
 

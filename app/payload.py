@@ -11,7 +11,6 @@ from starlette.requests import Request
 from app.errors import (
     BadRequest,
     InvalidJSON,
-    InvalidParams,
     PayloadTooLarge,
     RequestTimeout,
     UnsupportedMediaType,
@@ -76,14 +75,12 @@ def media_type_matches(media: str, accepted: tuple[str, ...]) -> bool:
 async def read_bytes(
     request: Request, limit: int, timeout: float, accepted: tuple[str, ...]
 ) -> bytes:
-    """The raw body of a task that takes bytes: of an accepted type, not empty, bounded."""
+    """The raw body of a task that takes bytes: of an accepted type, bounded. It may be
+    empty (the task decides whether that is valid input)."""
     if not media_type_matches(media_type(request), accepted):
         shown = request.headers.get("content-type", "")[:80] or "none"
         raise UnsupportedMediaType(f"the body must be {', '.join(accepted)}, got {shown}")
-    body = await read_body(request, limit, timeout)
-    if not body:
-        raise InvalidParams("the request body is empty; this task takes it as its input")
-    return body
+    return await read_body(request, limit, timeout)
 
 
 async def read_json(request: Request, limit: int, timeout: float) -> Any:

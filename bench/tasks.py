@@ -27,7 +27,7 @@ def hold(lo: int, hi: int, ms: float) -> float:
     return seconds
 
 
-@task(body="application/octet-stream", cost_class="small")
+@task(body="application/octet-stream", answers="application/octet-stream", cost_class="small")
 def mirror(body: bytes) -> Binary:
     """Answer the bytes it was given (S8: a large payload in and out through the pool)."""
     return Binary(body, "application/octet-stream")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -56,16 +57,25 @@ def query_params(request: Request) -> dict[str, str]:
     return params
 
 
+JSON_METHODS = ("GET", "HEAD", "POST")
+BYTES_METHODS = ("POST",)
+WORK_ROUTE_METHODS = (*JSON_METHODS, "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
+
+
 async def work(request: Request) -> Response:
     state = state_of(request)
     name: str = request.path_params["task"]
     spec = lookup(state.pool.specs, name)
-    text = query_params(request)
     accepted = spec.options.body
+    _allow(request.method, BYTES_METHODS if accepted else JSON_METHODS)
+    text = query_params(request)
     if accepted:
         # The body is the task's input (bytes); its parameters come from the query.
-        if request.method != "POST":
-            raise InvalidParams(f"task {name!r} takes the request body: POST it")
         settings = state.settings
         params = spec.validate_sources(text=text)
         params["body"] = await read_bytes(

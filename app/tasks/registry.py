@@ -155,6 +155,7 @@ class Options:
     timeout: float | None = None  # its deadline in seconds (else CRUNCH_TASK_TIMEOUT)
     cost_class: str | None = None  # its queue class (else learnt from its run times)
     body: tuple[str, ...] = ()  # content types it takes as the raw body (``bytes``)
+    answers: str | None = None  # the content type of its ``Binary`` answers (else JSON)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -164,6 +165,8 @@ class Options:
             out["cost_class"] = self.cost_class
         if self.body:
             out["body"] = list(self.body)
+        if self.answers is not None:
+            out["answers"] = self.answers
         return out
 
 
@@ -254,16 +257,18 @@ class Registry:
         timeout: float | None = None,
         cost_class: str | None = None,
         body: str | tuple[str, ...] = (),
+        answers: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``.
 
         ``timeout`` (seconds) and ``cost_class`` (tiny, small, medium, large) replace the
         pod's deadline and the learnt queue class for this task. ``body`` names the
         content types (``image/*`` matches any image) the task takes as the raw request
-        body: it is passed as the ``body`` argument, as bytes.
+        body: it is passed as the ``body`` argument, as bytes. ``answers`` is the content
+        type of the ``Binary`` the task returns (what /openapi.json promises).
         """
         types = (body,) if isinstance(body, str) else tuple(body)
-        options = Options(timeout, cost_class, types)
+        options = Options(timeout, cost_class, types, answers)
         _check_options(options, params)
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -318,6 +323,10 @@ def _check_options(options: Options, params: tuple[Param, ...]) -> None:
     for media in options.body:
         if not re.fullmatch(r"[a-z0-9.+-]+/([a-z0-9.+-]+|\*)", media):
             raise ValueError(f"body content type {media!r}: use type/subtype or type/*")
+    if options.answers is not None and not re.fullmatch(
+        r"[a-z0-9.+-]+/[a-z0-9.+-]+", options.answers
+    ):
+        raise ValueError(f"answers content type {options.answers!r}: use type/subtype")
     if options.body and any(p.name == "body" for p in params):
         raise ValueError("a task that takes the body cannot also have a parameter named body")
 

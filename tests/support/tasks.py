@@ -54,7 +54,11 @@ def short_nap(seconds: float) -> float:
     return seconds
 
 
-@task(Param("times", int, default=1, minimum=1, maximum=4), body=("text/plain", "image/*"))
+@task(
+    Param("times", int, default=1, minimum=1, maximum=4),
+    body=("text/plain", "image/*"),
+    answers="application/octet-stream",
+)
 def repeat(body: memoryview, times: int) -> Binary:
     """Answer the body it was given, times over, as bytes."""
     return Binary(bytes(body) * times, "application/octet-stream")

@@ -30,6 +30,7 @@ SIZES_LIMIT = 8
 @task(
     Param("size", int, default=128, minimum=8, maximum=2048, doc="longest side, pixels"),
     body="image/*",
+    answers="image/png",
     timeout=10.0,
 )
 def thumbnail(body: memoryview, size: int) -> Binary:

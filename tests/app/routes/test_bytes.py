@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import Server
 
 
@@ -46,10 +48,10 @@ def test_body_over_max_body_is_413(serve: Callable[..., Server]) -> None:
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
 
 
-def test_empty_body_is_422(server: Server) -> None:
+def test_an_empty_body_reaches_the_task(server: Server) -> None:
     with server.client() as client:
         r = client.post("/work/repeat", content=b"", headers={"content-type": "text/plain"})
-    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    assert r.status_code == 200 and r.content == b""
 
 
 def test_bad_query_parameter_of_a_bytes_task_is_422(server: Server) -> None:
@@ -63,10 +65,26 @@ def test_bad_query_parameter_of_a_bytes_task_is_422(server: Server) -> None:
     assert r.status_code == 422 and r.json()["error"] == "invalid_params"
 
 
-def test_get_of_a_bytes_task_says_to_post(server: Server) -> None:
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "PUT"])
+def test_a_bytes_task_allows_only_post(server: Server, method: str) -> None:
     with server.client() as client:
-        r = client.get("/work/repeat")
-    assert r.status_code == 422 and "POST" in r.json()["detail"]
+        r = client.request(method, "/work/repeat")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    if method != "HEAD":
+        assert r.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE"])
+def test_a_json_task_allows_get_head_and_post(server: Server, method: str) -> None:
+    with server.client() as client:
+        r = client.request(method, "/work/noop")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_head_of_a_json_task_answers_without_a_body(server: Server) -> None:
+    with server.client() as client:
+        r = client.head("/work/noop")
+    assert r.status_code == 200 and r.content == b""
 
 
 def test_batch_refuses_a_bytes_task_item_alone(server: Server) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import ROOT
@@ -44,3 +46,11 @@ def test_the_examples_values_file_works_in_every_autoscaling_mode(mode: str) -> 
         assert env_of(container)["CRUNCH_TASK_MODULES"] == "thumbnails.tasks", name
     scaler = "ScaledObject" if mode == "keda" else "HorizontalPodAutoscaler"
     assert by_kind(items, scaler)
+
+
+def test_the_example_image_builds_on_this_crunch_version() -> None:
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    dockerfile = (ROOT / "examples" / "thumbnails" / "Dockerfile").read_text()
+    assert version is not None
+    assert f"ARG CRUNCH_IMAGE=crunch:{version.group(1)}" in dockerfile
+    assert "FROM ${CRUNCH_IMAGE}" in dockerfile

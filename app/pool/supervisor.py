@@ -29,6 +29,17 @@ BOOTSTRAP = (
 )
 
 
+def interpreter_flags(env: Mapping[str, str]) -> list[str]:
+    """-I, plus the flags of the PYTHON* variables -I makes the worker ignore that matter
+    in a container: no bytecode writes (read-only root), unbuffered output (logs)."""
+    flags = ["-I"]
+    if sys.dont_write_bytecode or env.get("PYTHONDONTWRITEBYTECODE"):
+        flags.append("-B")
+    if env.get("PYTHONUNBUFFERED"):
+        flags.append("-u")
+    return flags
+
+
 class State(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"
@@ -65,7 +76,7 @@ class WorkerProcess:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
-                    "-I",
+                    *interpreter_flags(env),
                     "-c",
                     BOOTSTRAP,
                     PACKAGE_ROOT,

@@ -21,9 +21,13 @@ DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
 BEGIN = "<!-- bench:results:begin (written by `python -m bench.report`) -->"
 END = "<!-- bench:results:end -->"
+PAYLOAD_BEGIN = "<!-- bench:payload:begin (written by `python -m bench.run --only S8,S9`) -->"
+PAYLOAD_END = "<!-- bench:payload:end -->"
 COLORS = {
     "crunch": "#d62728",
     "crunch-nice0": "#ff9896",
+    "crunch-nohold": "#ff9896",
+    "crunch-haproxy": "#8c564b",
     "blocking": "#7f7f7f",
     "threadpool": "#bcbd22",
     "executor": "#1f77b4",
@@ -97,7 +101,8 @@ def _conditions(results: dict[str, Any]) -> str:
         f"commit `{meta['commit']}`, Python {meta['python']}, {meta['cpus']} CPUs, "
         f"{meta['started']} → {meta['finished']} (UTC).",
         "",
-        "| rep | load avg before → after (1/5/15 min) | inline `spin` ~50 / ~200 / ~1 ms "
+        "| rep | load avg before → after (1/5/15 min) | inline `spin` ~50 / ~200 / ~1 "
+        "(/ ~25: S10) ms "
         "| generator self-test: bulk p99, probe p99 (ms) | minutes |",
         "|---|---|---|---|---|",
     ]
@@ -106,7 +111,9 @@ def _conditions(results: dict[str, Any]) -> str:
         after = "/".join(f"{x:.1f}" for x in rep["load_after"])
         sizes = rep["sizes"]
         spins = " / ".join(
-            f"{sizes[k]['ms']:.1f} ms (n={sizes[k]['n']})" for k in ("task", "big", "small")
+            f"{sizes[k]['ms']:.1f} ms (n={sizes[k]['n']})"
+            for k in ("task", "big", "small", "storm")
+            if k in sizes
         )
         bulk = rep["selftest"]["bulk"]
         probe = rep["selftest"]["probe"]
@@ -140,15 +147,49 @@ def block(results: dict[str, Any], images: list[Path]) -> str:
     return "\n".join(parts)
 
 
+def _replace_block(begin: str, end: str, block_text: str) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    head, sep, rest = text.partition(begin)
+    if not sep:
+        head, rest = text.rstrip() + "\n\n", end
+    _, sep, tail = rest.partition(end)
+    DOC.write_text(head + block_text + (tail if sep else "\n"))
+
+
 def write(results: dict[str, Any]) -> None:
     """Redraw the plots and rewrite the results block of docs/benchmarks.md."""
     images = plots(results, IMG)
-    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, sep, rest = text.partition(BEGIN)
-    if not sep:
-        head, rest = text.rstrip() + "\n\n", END
-    _, sep, tail = rest.partition(END)
-    DOC.write_text(head + block(results, images) + (tail if sep else "\n"))
+    _replace_block(BEGIN, END, block(results, images))
+
+
+def write_payload(results: dict[str, Any]) -> None:
+    """The block of a payload-only run (S8, S9): its table and plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    images = payload_plots(results["reps"], IMG)
+    meta = results["meta"]
+    loads = "; ".join(
+        "/".join(f"{x:.1f}" for x in r["load_before"])
+        + " → "
+        + "/".join(f"{x:.1f}" for x in r["load_after"])
+        for r in results["reps"]
+    )
+    lines = [
+        PAYLOAD_BEGIN,
+        "",
+        f"Run `{meta['config']['name']}` with `--only S8,S9`: {len(results['reps'])} "
+        f"repetition(s), {meta['config']['workers']} workers, commit `{meta['commit']}`, "
+        f"Python {meta['python']}, {meta['started']} → {meta['finished']} (UTC); load average "
+        f"before → after each repetition: {loads}.",
+        "",
+        table([g for g in results["goals"] if g["id"] in ("S8", "S9")]),
+        "",
+    ]
+    for image in images:
+        lines += [f"![{image.stem}]({image.relative_to(DOC.parent).as_posix()})", ""]
+    lines.append(PAYLOAD_END)
+    _replace_block(PAYLOAD_BEGIN, PAYLOAD_END, "\n".join(lines))
 
 
 # --------------------------------------------------------------------------- plots
@@ -364,6 +405,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     _cdf_axes(ax2, "S6 latency (closed loop)")
     save(fig, "bench-s6-http.png")
 
+    if all("S10" in r for r in reps):
+        plot_s10(plt, reps, note, save)
+
     # S7: memory.
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.38
@@ -387,7 +431,94 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("PSS of the process tree (MB)")
     ax.set_title("S7 memory, idle (light) and under load (dark); median", fontsize=10)
     save(fig, "bench-s7-memory.png")
+    if all("S8" in r and "S9" in r for r in reps):
+        made += payload_plots(reps, out)
     return made
+
+
+def payload_plots(reps: list[dict[str, Any]], out: Path) -> list[Path]:
+    """S8: round-trip CDFs of 1 MiB each way; S9: the example's goodput vs offered load."""
+    import matplotlib.pyplot as plt
+
+    made: list[Path] = []
+    note = f"merged over {len(reps)} repetition(s)"
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("ppe", "ProcessPoolExecutor"), ("crunch", "crunch Pool")):
+        xs, ys = _cdf_points(_merged([r["S8"][key]["hdr"] for r in reps]))
+        ax.step(xs, ys, where="post", label=label, color=_color(key))
+    _cdf_axes(ax, f"S8 1 MiB in + 1 MiB out through the pool ({note})", "round trip (ms, log)")
+    path = out / "bench-s8-bytes-cdf.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    made.append(path)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    capacity = sorted(r["S9"]["capacity_here"] for r in reps)[len(reps) // 2]
+    points = [(s["rate"], s["goodput"]) for r in reps for s in r["S9"]["steps"]]
+    top = max([capacity, *(max(p) for p in points)]) * 1.15
+    ax.plot([0, top], [0, top], ls=":", color="#999999", label="goodput = offered")
+    ax.axhline(capacity, ls="--", color="#555555", label="workers / inline time")
+    ax.axhline(0.9 * capacity, ls=":", color="#d62728", alpha=0.6, label="goal: 0.9 x")
+    ax.scatter(*zip(*points, strict=True), color=_color("crunch"), label="crunch", zorder=3)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("offered (req/s)")
+    ax.set_ylabel("goodput (200s/s)")
+    ax.set_title(f"S9 thumbnails example over HTTP ({note})", fontsize=10)
+    ax.legend(fontsize=8)
+    path = out / "bench-s9-example-goodput.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    made.append(path)
+    return made
+
+
+def plot_s10(plt: Any, reps: list[dict[str, Any]], note: str, save: Any) -> None:
+    """S10: goodput in the storm against each server's own peak, /healthz, refusals."""
+    names = list(dict.fromkeys(name for r in reps for name in r["S10"]))
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.2, 1.6, 1]}
+    )
+    for i, name in enumerate(names):
+        ratios = sorted(
+            r["S10"][name]["goodput"] / r["S10"][name]["base_goodput"]
+            for r in reps
+            if name in r["S10"] and r["S10"][name]["base_goodput"]
+        )
+        if not ratios:
+            continue
+        med = ratios[len(ratios) // 2]
+        ax1.bar(i, med, color=_color(name))
+        ax1.errorbar(i, med, yerr=[[med - ratios[0]], [ratios[-1] - med]], color="black", capsize=3)
+        ax1.text(i, ratios[-1], f"{med:.2f}", ha="center", va="bottom", fontsize=8)
+        hist = _merged([r["S10"][name]["probe"]["latency_ms"].get("hdr", "") for r in reps])
+        xs, ys = _cdf_points(hist)
+        if xs:
+            ax2.step(xs, ys, where="post", label=name, color=_color(name))
+        rej = sorted(r["S10"][name]["rejections_per_s"] for r in reps if name in r["S10"])
+        ax3.bar(i, max(rej[len(rej) // 2], 0.1), color=_color(name))
+        ax3.text(
+            i,
+            max(rej[len(rej) // 2], 0.1),
+            f"{rej[len(rej) // 2]:.0f}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax1.axhline(0.8, color="#d62728", lw=0.6, ls=":", label="goal: 0.8 x")
+    ax1.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax1.set_ylabel("storm goodput / own peak without 503s")
+    ax1.set_title("S10 goodput in a retry storm (median, min-max)", fontsize=10)
+    ax1.legend(fontsize=8)
+    ax2.axvline(10.0, color="#d62728", lw=0.6, ls=":")
+    _cdf_axes(ax2, f"S10 /healthz during the storm ({note})")
+    ax3.set_yscale("log")
+    ax3.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax3.set_ylabel("503 answers per second (log)")
+    ax3.set_title("S10 refusals per second (median)", fontsize=10)
+    save(fig, "bench-s10-storm.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""Run the benchmark: repetitions of S1-S7, goals judged on ratios, JSON + docs + plots.
+"""Run the benchmark: repetitions of S1-S10, goals judged on ratios, JSON + docs + plots.
 
     python -m bench.run                # full: 3 repetitions (make bench)
     python -m bench.run --quick        # reduced set, < 60 s (make bench-quick)
+    python -m bench.run --only S8,S9   # the payload scenarios alone (make bench-payload)
 
 Each repetition calibrates the work, self-tests the load generator, then runs every
 scenario for crunch and each peer (the order of servers rotates between
@@ -33,6 +34,9 @@ from bench.procs import ROOT, cpu_pressure
 from bench.scenarios import Config
 
 RESULTS = ROOT / "bench" / "results"
+# Scenarios that need no calibrated spin server of their own: `--only S8,S9` writes its
+# own results file and its own block of docs/benchmarks.md.
+PAYLOAD = frozenset({"S8", "S9"})
 SERVER_SCENARIOS: dict[str, scenarios.ServerScenario] = {
     "S2": scenarios.s2_throughput,
     "S3": scenarios.s3_responsiveness,
@@ -51,9 +55,18 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     sizes = scenarios.calibrate_all(config)
     rep["sizes"] = sizes.as_dict()
     log(f"rep {index}: spin n={sizes.task.n} takes {sizes.task.seconds * 1000:.1f} ms inline")
+    only = set(config.only)
+
+    def wanted(sid: str) -> bool:
+        return not only or sid in only
+
     rep["selftest"] = await scenarios.selftest(config, sizes)
-    log("S1 dispatch")
-    rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    if wanted("S1"):
+        log("S1 dispatch")
+        rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    if wanted("S8"):
+        log("S8 bytes through the pool")
+        rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
@@ -62,6 +75,8 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     )
     try:
         for sid, scenario in SERVER_SCENARIOS.items():
+            if not wanted(sid):
+                continue
             rep[sid] = {}
             extra = list(config.s2_extra) if sid == "S2" else []
             for name in servers + extra:
@@ -69,10 +84,23 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
                 pressure = cpu_pressure()
                 rep[sid][name] = await scenario(launch, name, config, sizes)
                 rep[sid][name]["cpu_pressure"] = [pressure, cpu_pressure()]
-        log("S6 http overhead")
-        rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S6"):
+            log("S6 http overhead")
+            rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S10"):
+            rep["S10"] = {}
+            storm = list(config.s10_servers)
+            shift = index % len(storm)
+            for name in storm[shift:] + storm[:shift]:
+                log(f"S10 {name}")
+                pressure = cpu_pressure()
+                rep["S10"][name] = await scenarios.s10_storm(launch, name, config, sizes)
+                rep["S10"][name]["cpu_pressure"] = [pressure, cpu_pressure()]
     finally:
         await launch.close()
+    if wanted("S9"):
+        log("S9 the thumbnails example at saturation")
+        rep["S9"] = await scenarios.s9_example(config, log_dir)
     rep["load_after"] = os.getloadavg()
     rep["elapsed"] = time.monotonic() - started
     return rep
@@ -119,6 +147,10 @@ def _http_peers(
     }
 
 
+def _storm_ratio(rep: dict[str, Any], name: str) -> float:
+    return _div(_get(rep, "S10", name, "goodput"), _get(rep, "S10", name, "base_goodput"))
+
+
 def _p(data: dict[str, Any], hist: str, status: str | None, q: str) -> float:
     if status is None:
         return _get(data, hist, q)
@@ -148,6 +180,27 @@ GOALS: tuple[Goal, ...] = (
         lambda r: {"anyio.to_process": 1000 * _get(r, "S1", "anyio", "p50")},
         lambda r: _div(_get(r, "S1", "crunch", "p50"), _get(r, "S1", "anyio", "p50")),
         lambda x: x <= 0.75,
+    ),
+    Goal(
+        "S8",
+        "1 MiB in + 1 MiB out through the pool, p50 (ms) — vs `ProcessPoolExecutor`",
+        "≤ 0.6 x",
+        "ms",
+        lambda r: _get(r, "S8", "crunch", "p50"),
+        lambda r: {"ProcessPoolExecutor": _get(r, "S8", "ppe", "p50")},
+        lambda r: _div(_get(r, "S8", "crunch", "p50"), _get(r, "S8", "ppe", "p50")),
+        lambda x: x <= 0.6,
+    ),
+    Goal(
+        "S9",
+        "the thumbnails example (1 MP JPEG → 256 px PNG) over HTTP, peak goodput (req/s) — "
+        "vs workers / inline time of the same call",
+        "≥ 0.9 x",
+        "req/s",
+        lambda r: _get(r, "S9", "peak_goodput"),
+        lambda r: {"ideal": _get(r, "S9", "capacity_here")},
+        lambda r: _div(_get(r, "S9", "peak_goodput"), _get(r, "S9", "capacity_here")),
+        lambda x: x >= 0.9,
     ),
     Goal(
         "S2",
@@ -264,6 +317,73 @@ GOALS: tuple[Goal, ...] = (
         lambda x: x >= 0.4,
     ),
     Goal(
+        "S10",
+        "retry storm (200 clients resending at once, ~25 ms tasks): goodput (req/s) — vs "
+        "the same server's peak without 503s (16 clients, just before)",
+        "≥ 0.8 x",
+        "req/s",
+        lambda r: _get(r, "S10", "crunch", "goodput"),
+        lambda r: {
+            "peak": _get(r, "S10", "crunch", "base_goodput"),
+            **_http_peers(r, "S10", lambda d: _get(d, "goodput")),
+        },
+        lambda r: _div(
+            _get(r, "S10", "crunch", "goodput"), _get(r, "S10", "crunch", "base_goodput")
+        ),
+        lambda x: x >= 0.8,
+    ),
+    Goal(
+        "S10",
+        "same, goodput / own peak, each server",
+        "≥ 0.8 x",
+        "x",
+        lambda r: _storm_ratio(r, "crunch"),
+        lambda r: {name: _storm_ratio(r, name) for name in r.get("S10", {}) if name != "crunch"},
+        None,
+        lambda x: x >= 0.8,
+    ),
+    Goal(
+        "S10",
+        "retry storm: `/healthz` p99 (ms), probed from another process (behind HAProxy: an "
+        "instance, as a kubelet would)",
+        "< 10 ms",
+        "ms",
+        lambda r: _get(r, "S10", "crunch", "probe", "latency_ms", "p99"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "probe", "latency_ms", "p99")),
+        None,
+        lambda x: x < 10.0,
+    ),
+    Goal(
+        "S10",
+        "retry storm: requests past the 5 s deadline (timeouts, 504s)",
+        "= 0",
+        "",
+        lambda r: _get(r, "S10", "crunch", "late"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "late")),
+        None,
+        lambda x: x == 0,
+    ),
+    Goal(
+        "S10",
+        "retry storm: refusals (503) per second",
+        "report",
+        "/s",
+        lambda r: _get(r, "S10", "crunch", "rejections_per_s"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "rejections_per_s")),
+        None,
+        None,
+    ),
+    Goal(
+        "S10",
+        "retry storm: CPU of the process serving HTTP (cores; behind HAProxy: HAProxy)",
+        "report",
+        "cores",
+        lambda r: _get(r, "S10", "crunch", "server_cpu", "root"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "server_cpu", "root")),
+        None,
+        None,
+    ),
+    Goal(
         "S7",
         "memory of the process tree, idle (PSS MB)",
         "report",
@@ -373,13 +493,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced set, under a minute")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3 full, 1 quick)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario ids to run (e.g. S3,S5,S6,S10); default all"
+    )
+    parser.add_argument(
+        "--peers", help="comma-separated peers for S2-S5 (crunch variants also run in S6)"
+    )
+    parser.add_argument(
+        "--s10-servers", help="comma-separated servers for S10 (default: crunch and its peers)"
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/NAME.json)")
     parser.add_argument("--report", action="store_true", help="update docs/benchmarks.md + plots")
     args = parser.parse_args(argv)
     config = Config.quick() if args.quick else Config.full()
+    changes: dict[str, Any] = {}
     if args.reps:
-        config = Config(**{**asdict(config), "reps": args.reps})
-    out = args.out or RESULTS / f"{config.name}.json"
+        changes["reps"] = args.reps
+    if args.only:
+        changes["only"] = tuple(part.strip().upper() for part in args.only.split(","))
+    if args.peers:
+        changes["peers"] = tuple(part.strip() for part in args.peers.split(","))
+    if args.s10_servers:
+        changes["s10_servers"] = tuple(part.strip() for part in args.s10_servers.split(","))
+    if changes:
+        config = Config(**{**asdict(config), **changes})
+    payload_only = bool(config.only) and set(config.only) <= PAYLOAD
+    name = f"payload-{config.name}" if payload_only else config.name
+    out = args.out or RESULTS / f"{'payload' if name == 'payload-full' else name}.json"
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="crunch-bench-") as tmp:
@@ -390,9 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     from bench import report
 
-    print(report.table(results["goals"], results["meta"]))
+    shown = [g for g in results["goals"] if not payload_only or g["id"] in PAYLOAD]
+    print(report.table(shown, results["meta"]))
     if args.report:
-        report.write(results)
+        (report.write_payload if payload_only else report.write)(results)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The scenarios S1-S7 (see docs/benchmarks.md). Each returns JSON-ready dicts.
+"""The scenarios S1-S10 (see docs/benchmarks.md). Each returns JSON-ready dicts.
 
 Every scenario compares servers measured in the same run on the same machine; the
 work sizes are calibrated at the start of each repetition by timing ``spin(n)``
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import statistics
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 from app.tasks.builtin import spin
 from bench import loadgen
-from bench.procs import ROOT, Server, serving
+from bench.procs import HAPROXY, ROOT, Server, serving, serving_haproxy
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class Config:
     small_count: int = 4
     s1_calls: int = 2000
     s1_warmup: int = 200
+    s8_payload: int = 1 << 20  # bytes each way
+    s8_calls: int = 500
+    s8_warmup: int = 50
+    s9_mults: tuple[float, ...] = (1.0, 1.5)  # offered load, x workers / inline time
+    s9_duration: float = 6.0
+    s9_pixels: tuple[int, int] = (1000, 1000)  # the photo the example resizes (~1 MP)
+    s9_size: int = 256  # thumbnail side
     s2_mults: tuple[float, ...] = (0.5, 1.0, 1.5)
     # Diagnostic servers measured in S2 only (not goals): crunch with worker niceness 0.
     s2_extra: tuple[str, ...] = ("crunch-nice0",)
@@ -55,8 +63,18 @@ class Config:
     timeout: float = 2.0  # per request (from its intended send time) in S2 and S3
     s5_timeout: float = 5.0  # in S5 (crunch's worst queue wait is ~1.6 s)
     max_connections: int = 512
+    # S10, the retry storm: clients that retry at once on ~25 ms tasks, ignoring Retry-After.
+    storm_ms: float = 25.0
+    # crunch-nohold (a diagnostic, not a goal): crunch with every refusal answered at once.
+    s10_servers: tuple[str, ...] = ("crunch", HAPROXY, "cluster", "executor", "crunch-nohold")
+    s10_connections: int = 200
+    s10_duration: float = 15.0
+    s10_base_connections: int = 16  # the no-503 closed loop the storm is compared with
+    s10_base_duration: float = 4.0
+    s10_deadline: float = 5.0  # client timeout: an answer later than this missed its deadline
     selftest_duration: float = 2.0
     calibrate_repeat: int = 7
+    only: tuple[str, ...] = ()  # scenario ids to run (e.g. ("S10",)); empty: all
     reuse_servers: bool = False  # one server per name for S2-S5 (quick) or a fresh one each
     settle: float = 1.0  # with reuse_servers: seconds between scenarios on the same server
 
@@ -73,6 +91,10 @@ class Config:
             big_count=6,
             s1_calls=300,
             s1_warmup=50,
+            s8_calls=100,
+            s8_warmup=20,
+            s9_mults=(1.2,),
+            s9_duration=2.0,
             s2_mults=(1.2,),
             s2_extra=(),
             s2_duration=1.5,
@@ -83,6 +105,11 @@ class Config:
             s6_duration=1.0,
             timeout=1.0,
             s5_timeout=1.0,
+            s10_servers=("crunch",),
+            s10_connections=64,
+            s10_duration=2.0,
+            s10_base_duration=1.0,
+            s10_deadline=2.0,
             selftest_duration=0.5,
             calibrate_repeat=3,
             reuse_servers=True,
@@ -133,12 +160,14 @@ class Sizes:
     task: Work
     big: Work
     small: Work
+    storm: Work
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task.as_dict(),
             "big": self.big.as_dict(),
             "small": self.small.as_dict(),
+            "storm": self.storm.as_dict(),
         }
 
 
@@ -152,10 +181,14 @@ def calibrate_all(config: Config) -> Sizes:
     task = calibrate(config.task_ms, repeat)
     # The cost grows with n², so the other sizes follow from the task's without a search.
     sizes = []
-    for target_ms, times in ((config.big_ms, max(3, repeat - 2)), (config.small_ms, 3 * repeat)):
+    for target_ms, times in (
+        (config.big_ms, max(3, repeat - 2)),
+        (config.small_ms, 3 * repeat),
+        (config.storm_ms, repeat),
+    ):
         n = max(1, round(task.n * (target_ms / 1000 / task.seconds) ** 0.5))
         sizes.append(Work(n, _time_spin(n, times)))
-    return Sizes(task, sizes[0], sizes[1])
+    return Sizes(task, sizes[0], sizes[1], sizes[2])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -200,18 +233,21 @@ class Launcher:
         self._kept: dict[str, Server] = {}
         self._stack = contextlib.AsyncExitStack()
 
+    def _start(self, name: str) -> contextlib.AbstractAsyncContextManager[Server]:
+        if name == HAPROXY:
+            return serving_haproxy(self.config.workers, self.log_dir)
+        return serving(name, self.config.workers, self.log_dir)
+
     @contextlib.asynccontextmanager
     async def __call__(self, name: str) -> AsyncIterator[Server]:
         if not self.reuse:
-            async with serving(name, self.config.workers, self.log_dir) as server:
+            async with self._start(name) as server:
                 await warm(server, self.sizes)
                 yield server
             return
         kept = self._kept.get(name)
         if kept is None:
-            kept = await self._stack.enter_async_context(
-                serving(name, self.config.workers, self.log_dir)
-            )
+            kept = await self._stack.enter_async_context(self._start(name))
             await warm(kept, self.sizes)
             self._kept[name] = kept
         else:
@@ -225,18 +261,32 @@ class Launcher:
 # --------------------------------------------------------------------------- S1
 
 
+def _micro(dispatcher: str, workers: int, calls: int, warmup: int, payload: int = 0) -> Any:
+    argv = [sys.executable, "-m", "bench.micro", dispatcher, "--workers", str(workers)]
+    argv += ["--calls", str(calls), "--warmup", str(warmup), "--payload", str(payload)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(proc.stdout)
+
+
 def s1_dispatch(config: Config) -> dict[str, Any]:
     """``noop`` round trips through each raw dispatcher, each in a fresh interpreter."""
-    out: dict[str, Any] = {}
-    for dispatcher in ("ppe", "anyio", "crunch"):
-        argv = [sys.executable, "-m", "bench.micro", dispatcher]
-        argv += ["--workers", str(config.workers), "--calls", str(config.s1_calls)]
-        argv += ["--warmup", str(config.s1_warmup)]
-        proc = subprocess.run(
-            argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    return {
+        dispatcher: _micro(dispatcher, config.workers, config.s1_calls, config.s1_warmup)
+        for dispatcher in ("ppe", "anyio", "crunch")
+    }
+
+
+# --------------------------------------------------------------------------- S8
+
+
+def s8_bytes(config: Config) -> dict[str, Any]:
+    """``s8_payload`` bytes in and the same back, through each raw dispatcher (as S1)."""
+    return {
+        dispatcher: _micro(
+            dispatcher, config.workers, config.s8_calls, config.s8_warmup, config.s8_payload
         )
-        out[dispatcher] = json.loads(proc.stdout)
-    return out
+        for dispatcher in ("ppe", "crunch")
+    }
 
 
 # --------------------------------------------------------------------------- S2 + S7
@@ -386,7 +436,7 @@ async def s5_overload(
 ) -> dict[str, Any]:
     """``s5_mult`` x capacity of ~50 ms spins; crunch for ``s5_duration``, peers shorter."""
     capacity = config.workers / sizes.task.seconds
-    duration = config.s5_duration if server_name == "crunch" else config.s5_peer_duration
+    duration = config.s5_duration if server_name.startswith("crunch") else config.s5_peer_duration
     async with launch(server_name) as server:
         result = await loadgen.open_loop(
             _spin_url(server, sizes.task),
@@ -409,7 +459,8 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     test = await loadgen.self_test(duration=config.s6_duration, concurrency=config.s6_concurrency)
     out["trivial"] = test.result.summary()
-    for name in ("bare", "crunch"):
+    variants = [name for name in config.peers if name.startswith("crunch-")]
+    for name in ("bare", "crunch", *variants):
         async with launch(name) as server:
             url = f"{server.url}/work/noop"
             await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration / 4)
@@ -418,6 +469,181 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
             out[name]["rps"] = result.statuses.get(200, 0) / result.elapsed
     out["trivial"]["rps"] = out["trivial"]["throughput"]
     return out
+
+
+# --------------------------------------------------------------------------- S9
+
+
+def s9_photo(width: int, height: int) -> bytes:
+    """A photo-like JPEG (gradient + noise: JPEG cannot shrink it to nothing)."""
+    import io
+
+    from PIL import Image
+
+    gradient = Image.linear_gradient("L").resize((width, height))
+    noise = Image.effect_noise((width, height), 40)
+    image = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.ROTATE_90)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _time_thumbnail(photo: bytes, size: int, repeat: int) -> float:
+    # The example is a project of its own (make example-deps installs it), not a
+    # package of this repository: import it by name.
+    thumbnail = importlib.import_module("thumbnails.tasks").thumbnail
+
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        thumbnail(memoryview(photo), size)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+async def s9_example(config: Config, log_dir: Path) -> dict[str, Any]:
+    """The thumbnails example over HTTP at and past saturation: goodput vs workers / inline.
+
+    The photo goes in as the raw body (image/jpeg), a PNG comes back; the inline time
+    of the same call in this process is taken right before and after the run.
+    """
+    photo = s9_photo(*config.s9_pixels)
+    inline = [_time_thumbnail(photo, config.s9_size, 7)]
+    capacity = config.workers / inline[0]
+    env = {"CRUNCH_TASK_MODULES": "thumbnails.tasks", "CRUNCH_MAX_BODY": str(8 << 20)}
+    headers = {"Content-Type": "image/jpeg"}
+    steps: list[dict[str, Any]] = []
+    async with serving("crunch", config.workers, log_dir, env_extra=env) as server:
+        url = f"{server.url}/work/thumbnail?size={config.s9_size}"
+        for _ in range(5):
+            status, _ = await loadgen.request(
+                url, method="POST", body=photo, headers=headers, timeout=30
+            )
+            if status != 200:
+                raise RuntimeError(f"thumbnail answered {status}")
+        for mult in config.s9_mults:
+            result = await loadgen.open_loop(
+                url,
+                mult * capacity,
+                config.s9_duration,
+                method="POST",
+                body=photo,
+                headers=headers,
+                timeout=config.timeout * 2,
+                max_connections=config.max_connections,
+            )
+            step = _digest(result, config.warmup)
+            step["mult"] = mult
+            steps.append(step)
+            await asyncio.sleep(1.0)
+    inline.append(_time_thumbnail(photo, config.s9_size, 7))
+    capacity_here = config.workers / statistics.mean(inline)
+    peak = max(step["goodput"] for step in steps)
+    return {
+        "photo_bytes": len(photo),
+        "pixels": list(config.s9_pixels),
+        "inline_ms": [round(t * 1000, 3) for t in inline],
+        "capacity_here": capacity_here,
+        "steps": steps,
+        "peak_goodput": peak,
+        "ratio": peak / capacity_here,
+    }
+
+
+# --------------------------------------------------------------------------- S10
+
+
+def _late(result: loadgen.Result, deadline: float) -> int:
+    """Requests that got no answer by ``deadline``, or an answer saying the deadline passed."""
+    over = 0
+    hist = result.by_status.get(200)
+    if hist is not None:
+        limit_us = deadline * 1e6
+        over = sum(
+            item.count_at_value_iterated_to
+            for item in hist.get_recorded_iterator()
+            if item.value_iterated_to > limit_us
+        )
+    return result.timeouts + result.statuses.get(504, 0) + over
+
+
+async def s10_storm(
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
+) -> dict[str, Any]:
+    """A retry storm: ``s10_connections`` clients that resend the moment they get an answer
+    (503 + Retry-After included), on ~25 ms spins; a separate ``/healthz`` probe at 100/s.
+
+    First, on the same server, a closed loop at ``s10_base_connections`` (few enough that
+    crunch's queue never fills): the goodput the storm is compared with.
+    """
+    url = _spin_url_n(sizes.storm.n)
+    async with launch(server_name) as server:
+        base = await loadgen.closed_loop(
+            server.url + url,
+            config.s10_base_connections,
+            config.s10_base_duration,
+            timeout=config.s10_deadline,
+        )
+        await asyncio.sleep(config.settle)
+        cpu_before, t_before = server.cpu(), loadgen.clock()
+        load_task = asyncio.create_task(
+            loadgen.closed_loop(
+                server.url + url,
+                config.s10_connections,
+                config.s10_duration,
+                timeout=config.s10_deadline,
+            )
+        )
+        lead = min(2.0, config.s10_duration / 4)
+        await asyncio.sleep(lead)
+        probe = await _probe(
+            server.health_url,
+            config.s3_probe_rate,
+            max(0.5, config.s10_duration - 2 * lead),
+            timeout=config.timeout,
+        )
+        load = await load_task
+        cpu_after, t_after = server.cpu(), loadgen.clock()
+    warmup = min(2.0, config.s10_duration / 4)
+    span = config.s10_duration - warmup
+    return {
+        "base": _digest(base, 0.0),
+        "base_goodput": base.goodput(),
+        "probe": probe,
+        "load": _digest(load, warmup),
+        "goodput": load.goodput(warmup),
+        "rejections_per_s": load.statuses.get(503, 0) / max(load.elapsed, 1e-9),
+        "late": _late(load, config.s10_deadline),
+        "other_statuses": sum(
+            n for code, n in load.statuses.items() if code not in (200, 503, 504)
+        ),
+        "connections_opened": load.connections_opened,
+        "server_cpu": {
+            key: (cpu_after[key] - cpu_before[key]) / (t_after - t_before) for key in cpu_after
+        },
+        "warmup": warmup,
+        "span": span,
+        "capacity": config.workers / sizes.storm.seconds,
+    }
+
+
+async def _probe(url: str, rate: float, duration: float, timeout: float) -> dict[str, Any]:
+    """An open-loop probe (precise send times) from its own process, so the flood's
+    generator, busy in this one, does not delay it; its summary, histograms kept."""
+    argv = [sys.executable, "-m", "bench.loadgen", url, "--rate", str(rate)]
+    argv += ["--duration", str(duration), "--timeout", str(timeout), "--precise", "--hdr"]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), duration + timeout + 30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"probe failed: {err.decode(errors='replace')[-500:]}")
+    summary: dict[str, Any] = json.loads(out)
+    return summary
+
+
+def _spin_url_n(n: int) -> str:
+    return f"/work/spin?n={n}"
 
 
 # --------------------------------------------------------------------------- self-test

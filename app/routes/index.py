@@ -7,7 +7,8 @@ import html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from app import __version__
+from app import __version__, handlers
+from app.openapi import Operation, json_content
 from app.responses import JSONResponse
 from app.state import state_of
 
@@ -22,6 +23,10 @@ async def index(request: Request) -> Response:
         href = f"/work/{name}{EXAMPLES.get(name, '')}"
         doc = html.escape(state.pool.specs[name].doc)
         links.append(f'<li><a href="{html.escape(href)}">{html.escape(href)}</a> {doc}</li>')
+    for entry in handlers.registered():
+        shown = html.escape(entry.path)
+        verbs = html.escape(", ".join(entry.methods))
+        links.append(f"<li><code>{verbs}</code> {shown} {html.escape(entry.summary)}</li>")
     for path, what in (
         ("/tasks", "every task and its parameters"),
         ("/metrics", "Prometheus metrics"),
@@ -53,8 +58,66 @@ async def tasks(request: Request) -> Response:
                 "task_timeout_s": state.settings.task_timeout,
                 "queue_limit": state.settings.queue_limit,
                 "workers": state.pool.size,
-                "batch_limit": state.settings.batch_limit,
+                "batch_limit": state.settings.max_batch,
                 "max_body_bytes": state.settings.max_body,
             },
         }
     )
+
+
+INDEX: dict[str, Operation] = {
+    "get": {
+        "summary": "Index page: links to the services and tasks",
+        "responses": {
+            "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}
+        },
+    }
+}
+
+_NUMBER = {"type": "number", "minimum": 0}
+TASKS: dict[str, Operation] = {
+    "get": {
+        "summary": "Every registered task, its parameters and the limits",
+        "responses": {
+            "200": {
+                "description": "Tasks and limits",
+                "content": json_content(
+                    {
+                        "type": "object",
+                        "required": ["tasks", "limits"],
+                        "properties": {
+                            "tasks": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name", "doc", "params"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "doc": {"type": "string"},
+                                        "params": {"type": "array", "items": {"type": "object"}},
+                                        "timeout_s": {"type": "number", "minimum": 0},
+                                        "cost_class": {
+                                            "type": "string",
+                                            "enum": ["tiny", "small", "medium", "large"],
+                                        },
+                                        "body": {"type": "array", "items": {"type": "string"}},
+                                    },
+                                },
+                            },
+                            "limits": {
+                                "type": "object",
+                                "properties": {
+                                    "task_timeout_s": _NUMBER,
+                                    "queue_limit": _NUMBER,
+                                    "workers": _NUMBER,
+                                    "batch_limit": _NUMBER,
+                                    "max_body_bytes": _NUMBER,
+                                },
+                            },
+                        },
+                    }
+                ),
+            }
+        },
+    }
+}

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 Bound = float | Callable[["Settings"], float] | None
-_INT = re.compile(r"[+-]?\d{1,18}")
+# Integers are ASCII digits with an optional minus; numbers are spelled as in JSON.
+_INT = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# The largest integer magnitude a parameter may carry (18 digits), bounds or not.
+INT_LIMIT = 10**18 - 1
+_EMPTY: Mapping[str, Any] = {}
 _TYPES: dict[type, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
 
 
@@ -82,50 +87,87 @@ class ParamSpec:
     def parse(self, raw: Any, *, from_text: bool) -> Any:
         value = _coerce_text(self, raw) if from_text else _check_type(self, raw)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if self.minimum is not None and value < self.minimum:
-                raise InvalidParams(f"{self.name} must be >= {self.minimum:g}, got {value}")
-            if self.maximum is not None and value > self.maximum:
-                raise InvalidParams(f"{self.name} must be <= {self.maximum:g}, got {value}")
+            low, high = self.minimum, self.maximum
+            if self.type is int:
+                low = -INT_LIMIT if low is None else low
+                high = INT_LIMIT if high is None else high
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise InvalidParams(
+                    f"{self.name} is out of range: {_bounds(low, high)}, got {value}"
+                )
         if isinstance(value, str) and len(value) > self.max_length:
             raise InvalidParams(f"{self.name} is longer than {self.max_length} characters")
         return value
 
 
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"must be between {low:g} and {high:g}"
+    return f"must be >= {low:g}" if low is not None else f"must be <= {high:g}"
+
+
 def _coerce_text(param: ParamSpec, raw: Any) -> Any:
-    text = str(raw).strip()
+    # Text from a query string: only the plain ASCII spellings, nothing int() or float()
+    # would also take (no "+5", no " 5", no "1_000", no "٣", no "nan").
+    text = str(raw)
     if param.type is int:
         if not _INT.fullmatch(text):
             raise InvalidParams(f"{param.name} must be an integer, got {text[:40]!r}")
+        if len(text.lstrip("-")) > 18:
+            raise InvalidParams(f"{param.name} is out of range: {_bounds(-INT_LIMIT, INT_LIMIT)}")
         return int(text)
     if param.type is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise InvalidParams(f"{param.name} must be a number, got {text[:40]!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidParams(f"{param.name} must be a finite number")
+        if not _NUMBER.fullmatch(text):
+            raise InvalidParams(f"{param.name} must be a number, got {text[:40]!r}")
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            raise InvalidParams(f"{param.name} is out of range: must be a finite number")
         return value
     if param.type is bool:
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
+        if text in ("true", "false"):
+            return text == "true"
         raise InvalidParams(f"{param.name} must be true or false, got {text[:40]!r}")
-    return str(raw)
+    return text
 
 
 def _check_type(param: ParamSpec, raw: Any) -> Any:
-    # JSON is already typed: be strict (no "5" for 5, no true for 1).
+    # JSON is already typed: be strict (no "5" for 5, no true for 1, no 5.0 for 5).
     ok = isinstance(raw, param.type) and not (param.type is not bool and isinstance(raw, bool))
     if param.type is float and isinstance(raw, int) and not isinstance(raw, bool):
+        if abs(raw) > 10**308:
+            raise InvalidParams(f"{param.name} is out of range: must be a finite number")
         ok, raw = True, float(raw)
-    if param.type is int and isinstance(raw, int) and not isinstance(raw, bool):
-        ok = abs(raw) < 10**18
     if not ok:
         raise InvalidParams(f"{param.name} must be of type {_TYPES[param.type]}")
     if param.type is float and (raw != raw or raw in (float("inf"), float("-inf"))):
-        raise InvalidParams(f"{param.name} must be a finite number")
+        raise InvalidParams(f"{param.name} is out of range: must be a finite number")
     return raw
+
+
+# Names of the pool's queue classes (``pool/queue.py``), for a task that fixes its own.
+COST_CLASSES = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a task may set for itself instead of the pod's defaults."""
+
+    timeout: float | None = None  # its deadline in seconds (else CRUNCH_TASK_TIMEOUT)
+    cost_class: str | None = None  # its queue class (else learnt from its run times)
+    body: tuple[str, ...] = ()  # content types it takes as the raw body (``bytes``)
+    answers: str | None = None  # the content type of its ``Binary`` answers (else JSON)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.timeout is not None:
+            out["timeout_s"] = self.timeout
+        if self.cost_class is not None:
+            out["cost_class"] = self.cost_class
+        if self.body:
+            out["body"] = list(self.body)
+        if self.answers is not None:
+            out["answers"] = self.answers
+        return out
 
 
 @dataclass(frozen=True)
@@ -137,6 +179,7 @@ class Task:
     params: tuple[Param, ...]
     cost: Callable[[Mapping[str, Any]], float] | None
     doc: str
+    options: Options = Options()
 
 
 @dataclass(frozen=True)
@@ -148,9 +191,26 @@ class TaskSpec:
     cost: Callable[[Mapping[str, Any]], float] | None
     doc: str
     by_name: Mapping[str, ParamSpec] = field(repr=False)
+    options: Options = Options()
 
     def validate(self, raw: Mapping[str, Any], *, from_text: bool) -> dict[str, Any]:
-        unknown = [key for key in raw if key not in self.by_name]
+        """Check parameters that all came as text (a query string) or all as JSON."""
+        return self.validate_sources(text=raw) if from_text else self.validate_sources(json=raw)
+
+    def validate_sources(
+        self, *, text: Mapping[str, Any] = _EMPTY, json: Mapping[str, Any] = _EMPTY
+    ) -> dict[str, Any]:
+        """Check parameters from a query string (``text``) and a JSON body together.
+
+        A parameter may come from either, never from both: a silent winner would hide
+        a client's mistake.
+        """
+        for key in json:
+            if key in text:
+                raise InvalidParams(
+                    f"parameter {str(key)[:40]!r} is given in both the query string and the body"
+                )
+        unknown = [key for key in (*text, *json) if key not in self.by_name]
         if unknown:
             raise InvalidParams(
                 f"unknown parameter {str(unknown[0])[:40]!r} for task {self.name!r}"
@@ -158,8 +218,10 @@ class TaskSpec:
             )
         out: dict[str, Any] = {}
         for param in self.params:
-            if param.name in raw:
-                out[param.name] = param.parse(raw[param.name], from_text=from_text)
+            if param.name in text:
+                out[param.name] = param.parse(text[param.name], from_text=True)
+            elif param.name in json:
+                out[param.name] = param.parse(json[param.name], from_text=False)
             elif param.required:
                 raise InvalidParams(f"missing parameter {param.name!r} for task {self.name!r}")
             else:
@@ -171,6 +233,7 @@ class TaskSpec:
             "name": self.name,
             "doc": self.doc,
             "params": [p.describe() for p in self.params],
+            **self.options.describe(),
         }
 
 
@@ -191,8 +254,22 @@ class Registry:
         *params: Param,
         name: str | None = None,
         cost: Callable[[Mapping[str, Any]], float] | None = None,
+        timeout: float | None = None,
+        cost_class: str | None = None,
+        body: str | tuple[str, ...] = (),
+        answers: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``."""
+        """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``.
+
+        ``timeout`` (seconds) and ``cost_class`` (tiny, small, medium, large) replace the
+        pod's deadline and the learnt queue class for this task. ``body`` names the
+        content types (``image/*`` matches any image) the task takes as the raw request
+        body: it is passed as the ``body`` argument, as bytes. ``answers`` is the content
+        type of the ``Binary`` the task returns (what /openapi.json promises).
+        """
+        types = (body,) if isinstance(body, str) else tuple(body)
+        options = Options(timeout, cost_class, types, answers)
+        _check_options(options, params)
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             task_name = name or fn.__name__
@@ -202,7 +279,7 @@ class Registry:
             if existing is not None and existing.fn is not fn:
                 raise ValueError(f"task {task_name!r} is registered twice")
             doc = (fn.__doc__ or "").strip().split("\n")[0]
-            self._tasks[task_name] = Task(task_name, fn, tuple(params), cost, doc)
+            self._tasks[task_name] = Task(task_name, fn, tuple(params), cost, doc, options)
             return fn
 
         return register
@@ -232,8 +309,26 @@ class Registry:
                 )
                 for p in t.params
             )
-            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, {p.name: p for p in resolved})
+            by_name = {p.name: p for p in resolved}
+            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, by_name, t.options)
         return specs
+
+
+def _check_options(options: Options, params: tuple[Param, ...]) -> None:
+    # A mistake here fails at import, i.e. at start, never at the first request.
+    if options.timeout is not None and not 0 < options.timeout <= 86400:
+        raise ValueError(f"timeout must be in (0, 86400] seconds, got {options.timeout!r}")
+    if options.cost_class is not None and options.cost_class not in COST_CLASSES:
+        raise ValueError(f"cost_class must be one of {', '.join(COST_CLASSES)}")
+    for media in options.body:
+        if not re.fullmatch(r"[a-z0-9.+-]+/([a-z0-9.+-]+|\*)", media):
+            raise ValueError(f"body content type {media!r}: use type/subtype or type/*")
+    if options.answers is not None and not re.fullmatch(
+        r"[a-z0-9.+-]+/[a-z0-9.+-]+", options.answers
+    ):
+        raise ValueError(f"answers content type {options.answers!r}: use type/subtype")
+    if options.body and any(p.name == "body" for p in params):
+        raise ValueError("a task that takes the body cannot also have a parameter named body")
 
 
 registry = Registry()

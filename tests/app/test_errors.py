@@ -12,6 +12,9 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.BadRequest: (400, "bad_request"),
     errors.InvalidJSON: (400, "invalid_json"),
     errors.PayloadTooLarge: (413, "payload_too_large"),
+    errors.RequestTimeout: (408, "request_timeout"),
+    errors.UnsupportedMediaType: (415, "unsupported_media_type"),
+    errors.BatchTooLarge: (422, "batch_too_large"),
     errors.NotFound: (404, "not_found"),
     errors.MethodNotAllowed: (405, "method_not_allowed"),
     errors.UnknownTask: (422, "unknown_task"),
@@ -22,6 +25,7 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.TaskTimeout: (504, "task_timeout"),
     errors.WorkerCrashed: (500, "worker_crashed"),
     errors.TaskFailed: (500, "task_failed"),
+    errors.InvalidInput: (422, "invalid_input"),
 }
 
 

@@ -32,6 +32,7 @@ STEPS = (
     ("node_image", "kind node image"),
     ("app_image", "crunch image (`make image`)"),
     ("fixture_image", "e2e fixture image (crunch + tests/e2e/fixtures)"),
+    ("example_image", "thumbnails example image (`make example-image`)"),
     ("cluster_up", "kind cluster up"),
     ("load_images", "load the crunch images into the nodes"),
     ("stack", "Traefik, Prometheus, prometheus-adapter, metrics-server, KEDA"),

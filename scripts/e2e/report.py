@@ -253,7 +253,7 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             x = num(step.get("load_x")) or 0
             first = num(p_last["steps"][0].get("replicas"))
             band = (
-                f"{math.floor(2 * first / 1.1)}-{math.ceil(2 * first / 0.9)}"
+                f"{math.floor(2 * first / 1.1**2)}-{math.ceil(2 * first / 0.9**2)}"
                 if i > 0 and first
                 else "-"
             )

@@ -207,9 +207,17 @@ class Cluster:
         sel = f"app.kubernetes.io/instance={self.release}"
 
         def ready() -> bool:
+            # With autoscaling on, a fresh Deployment starts at 1 replica until its HPA
+            # raises it to minReplicas: wait for the HPA's minimum too.
+            mins = {
+                h["spec"]["scaleTargetRef"]["name"]: h["spec"].get("minReplicas", 1)
+                for h in self.get("hpa")["items"]
+            }
             deps = self.get("deployments", "-l", sel)["items"]
             return bool(deps) and all(
-                d["status"].get("readyReplicas", 0) >= d["spec"].get("replicas", 1) for d in deps
+                d["status"].get("readyReplicas", 0)
+                >= max(d["spec"].get("replicas", 1), mins.get(d["metadata"]["name"], 0))
+                for d in deps
             )
 
         self.wait_for("every Deployment of the release Ready", ready, timeout=300)

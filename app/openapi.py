@@ -77,7 +77,10 @@ ERROR_STATUSES: dict[int, tuple[str, tuple[str, ...]]] = {
         "Unknown task, invalid parameters, or a batch that can never fit",
         ("unknown_task", "invalid_params", "batch_too_large", "invalid_input"),
     ),
-    500: ("The worker died mid-task, or the task raised", ("worker_crashed", "task_failed")),
+    500: (
+        "The worker died mid-task, or the task raised",
+        ("worker_crashed", "task_failed", "internal"),
+    ),
     503: (
         "Full or shutting down: retry after Retry-After seconds",
         ("overloaded", "queue_timeout", "draining", "starting"),

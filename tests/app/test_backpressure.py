@@ -5,6 +5,7 @@ clients that retry at once still gets its accepted work done."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable
 
@@ -136,3 +137,21 @@ async def test_with_no_budget_every_refusal_is_answered_at_once(
     with httpx.Client(base_url=server.url) as client:
         assert held_total(client) == 0
     assert (await first).status_code == 200
+
+
+async def test_a_drain_lets_held_requests_go_at_once_refused_as_draining(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve(workers=1, queue_limit=0, reject_rate=1, hold_timeout=30)
+    first = await _occupy(server, 2.0)
+    async with server.async_client() as refused, server.async_client() as held:
+        assert (await refused.get("/work/nap", params={"seconds": 0})).status_code == 503
+        later = asyncio.create_task(held.get("/work/nap", params={"seconds": 0}))
+        await asyncio.sleep(0.2)
+        assert not later.done()
+        server.proc.send_signal(signal.SIGTERM)
+        answer = await later
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "draining"
+    assert "retry-after" in answer.headers
+    assert (await first).status_code == 200  # the drain still finishes in-flight work

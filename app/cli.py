@@ -26,21 +26,16 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "haproxy-config", help="print the HAProxy config for local instances (see --help)"
     )
-    commands.add_parser("cluster", help="HAProxy in front of local instances (make cluster)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The balancer commands have flags of their own: hand them over untouched.
+    # The balancer command has flags of its own: hand them over untouched.
     if argv[:1] == ["haproxy-config"]:
         from app.balancer.haproxy import main as haproxy_main
 
         return haproxy_main(argv[1:])
-    if argv[:1] == ["cluster"]:
-        from app.balancer.cluster import main as cluster_main
-
-        return cluster_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "settings":
         print("| variable | default | what it is for | watch |\n|---|---|---|---|")

@@ -17,8 +17,8 @@ image: ## build crunch:<version> (official Python base, or offline: debootstrap 
 	@scripts/docker-up.sh
 	VERSION=$(VERSION) IMAGE=$(IMAGE) scripts/build-image.sh
 
-image-test: image ## run the image read-only, no capabilities, non-root: routes, /metrics, SIGTERM drain
-	python3 scripts/image_test.py $(IMAGE)
+image-test: venv image ## run the image read-only, no capabilities, non-root: routes, /metrics, SIGTERM drain
+	PYTHONPATH=. $(PY) scripts/image_test.py $(IMAGE)
 
 # CI starts a Docker engine (scripts/docker-up.sh) and must run the image test;
 # elsewhere the test runs when an engine answers and is skipped, saying why, when not.

@@ -12,13 +12,13 @@ from collections.abc import Callable
 import httpx
 
 from tests.conftest import Server
+from tools.metrics import sample
 
 
 def held_total(client: httpx.Client) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith("crunch_held_total "):
-            return float(line.split()[1])
-    raise AssertionError("crunch_held_total is not exported")
+    held = sample(client.get("/metrics").text, "crunch_held_total")
+    assert held is not None, "crunch_held_total is not exported"
+    return held
 
 
 async def _occupy(server: Server, seconds: float) -> asyncio.Task[httpx.Response]:
@@ -32,7 +32,7 @@ async def _occupy(server: Server, seconds: float) -> asyncio.Task[httpx.Response
     async with server.async_client() as client:
         for _ in range(200):
             metrics = (await client.get("/metrics")).text
-            if "crunch_pool_busy_workers 1.0" in metrics:
+            if sample(metrics, "crunch_pool_busy_workers") == 1:
                 return task
             await asyncio.sleep(0.02)
     raise AssertionError("the nap never started")
@@ -54,7 +54,7 @@ async def test_past_the_budget_a_request_waits_for_a_place_instead_of_a_refusal(
             health = await probe.get("/healthz")  # probes are never held
             assert health.status_code == 200
             assert not later.done()
-            assert (await probe.get("/metrics")).text.count("crunch_held_requests 1.0") == 1
+            assert sample((await probe.get("/metrics")).text, "crunch_held_requests") == 1
         done_first = await first
         served = await later
     assert done_first.status_code == 200
@@ -122,7 +122,7 @@ async def test_a_retry_storm_cannot_starve_probes_or_accepted_work(
     with httpx.Client(base_url=server.url) as http:
         assert held_total(http) > 0
         metrics = http.get("/metrics").text
-    assert "crunch_held_requests 0.0" in metrics  # nobody left behind
+    assert sample(metrics, "crunch_held_requests") == 0  # nobody left behind
 
 
 async def test_with_no_budget_every_refusal_is_answered_at_once(

@@ -6,30 +6,25 @@ HAProxy on 8081 with the configuration ``app.balancer.haproxy`` renders from the
 numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM stops
 HAProxy, then lets the instances drain, and kills whatever is left after the drain time.
 
-    python -m app.balancer.cluster [--count N] [--layout seed|all] [--workers W] ...
+    python -m tools.cluster [--count N] [--layout seed|all] [--workers W] ...
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 from app.balancer.haproxy import (
     LAYOUTS,
@@ -43,8 +38,9 @@ from app.balancer.haproxy import (
     render,
     settings_from_args,
 )
+from tools.procs import NotReady, port_free, spawn, wait_ready
 
-PROG = "crunch cluster"
+PROG = "make cluster"
 DEFAULT_STATS_PORT = 8404
 
 
@@ -64,32 +60,6 @@ def find_crunch() -> list[str]:
     return [sys.executable, "-m", "app", "serve"]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM if the launcher dies without cleaning up."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _get(url: str, timeout: float = 1.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, ValueError):
-        return 0
-
-
 @dataclass
 class Cluster:
     """The running processes of a local cluster; a context manager that always cleans up."""
@@ -105,7 +75,6 @@ class Cluster:
     config_path: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     interrupted: threading.Event = field(default_factory=threading.Event)
-    _logs: list[IO[bytes]] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Cluster:
@@ -115,19 +84,8 @@ class Cluster:
         self.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        out: IO[bytes] | None = None
-        if self.log_dir is not None:
-            out = (self.log_dir / f"{name}.log").open("ab")
-            self._logs.append(out)
-        self.procs[name] = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops them in order
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+        log = None if self.log_dir is None else self.log_dir / f"{name}.log"
+        self.procs[name] = spawn(argv, env=env, log=log)
 
     def start(self) -> None:
         """Start the instances, wait for their /readyz, then start HAProxy."""
@@ -137,7 +95,7 @@ class Cluster:
         wanted.append((self.settings.host, self.settings.port))
         if self.settings.stats_port:
             wanted.append((self.settings.host, self.settings.stats_port))
-        busy = [f"{h}:{p}" for h, p in wanted if not _port_free(h, p)]
+        busy = [f"{h}:{p}" for h, p in wanted if not port_free(h, p)]
         if busy:
             raise ClusterError(f"port in use: {', '.join(busy)} (another cluster running?)")
         config = render(self.instances, self.settings)
@@ -191,14 +149,17 @@ class Cluster:
         )
 
     def _wait(self, name: str, url: str, deadline: float) -> None:
-        while _get(url) != 200:
-            if self.interrupted.is_set():
-                raise ClusterError("interrupted while starting")
-            if self.procs[name].poll() is not None:
-                raise ClusterError(f"{name} exited with status {self.procs[name].returncode}")
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{name} was not ready at {url} in time")
-            time.sleep(0.1)
+        try:
+            wait_ready(
+                url,
+                exited=self.procs[name].poll,
+                timeout=max(0.0, deadline - time.monotonic()),
+                name=name,
+                cancel=self.interrupted,
+                interval=0.1,
+            )
+        except NotReady as exc:
+            raise ClusterError(str(exc)) from None
 
     def failed(self) -> str | None:
         """The name of a process that exited on its own, if any."""
@@ -222,9 +183,6 @@ class Cluster:
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.procs.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -27,21 +27,21 @@ from pathlib import Path
 from types import FrameType
 
 from app.balancer.haproxy import (
-    LAYOUTS,
     BalancerConfigError,
     BalancerSettings,
     Instance,
-    add_settings_arguments,
+    add_local_arguments,
     backends,
     default_workers,
     local_instances,
+    local_layout,
     render,
     settings_from_args,
 )
+from app.config import ConfigError, Settings
 from tools.procs import NotReady, port_free, spawn, wait_ready
 
 PROG = "make cluster"
-DEFAULT_STATS_PORT = 8404
 
 
 class ClusterError(RuntimeError):
@@ -210,46 +210,23 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="The seed's server cluster: crunch instances behind a busy-aware HAProxy.",
     )
-    parser.add_argument(
-        "--count", type=int, default=int(os.environ.get("CRUNCH_LB_INSTANCES", "2"))
-    )
-    parser.add_argument(
-        "--base-port", type=int, default=int(os.environ.get("CRUNCH_LB_BASE_PORT", "8082"))
-    )
-    parser.add_argument(
-        "--layout",
-        choices=LAYOUTS,
-        default=os.environ.get("CRUNCH_LB_LAYOUT", "seed"),
-        help="seed: /hello and /world on separate instances; all: every instance serves all",
-    )
-    parser.add_argument(
-        "--workers", type=int, help="per instance (default: CRUNCH_WORKERS, else CPUs / count)"
-    )
     parser.add_argument("--log-dir", type=Path, help="write each process's output to DIR/NAME.log")
     parser.add_argument("--ready-timeout", type=float, default=60.0)
-    add_settings_arguments(parser)
-    if not os.environ.get("CRUNCH_LB_STATS_PORT"):
-        parser.set_defaults(stats_port=DEFAULT_STATS_PORT)
+    add_local_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        args = _parser().parse_args(argv)
-        from app.config import ConfigError, Settings
-
-        try:
-            app_settings = Settings.load()
-        except ConfigError as exc:
-            raise ClusterError(str(exc)) from None
-        workers = args.workers or default_workers(args.count)
+        app_settings = Settings.load()
+        shape = local_layout(args)
+        workers = args.workers or default_workers(shape.count)
         instances = local_instances(
-            args.count, workers=workers, base_port=args.base_port, layout=args.layout
+            shape.count, workers=workers, base_port=shape.base_port, layout=shape.layout
         )
-        if args.stats_port == 0:
-            args.stats_port = None
-        settings = settings_from_args(args, app_settings.task_timeout)
-    except (ClusterError, BalancerConfigError, ValueError) as exc:
+        settings = settings_from_args(args, app_settings.task_timeout, local=True)
+    except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
 

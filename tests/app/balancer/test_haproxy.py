@@ -471,3 +471,23 @@ async def test_an_instance_answering_503_is_retried_elsewhere(
                     response = await c.get("/work/spin")
                     assert response.status_code == 200
                     assert response.headers["x-crunch-instance"] == "i1"
+
+
+def test_a_bad_crunch_lb_variable_fails_in_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRUNCH_LB_QUEUE_SLACK", "-1")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "crunch haproxy-config: CRUNCH_LB_QUEUE_SLACK: must be between 0 and 1000, got -1\n"
+    )
+
+
+def test_the_local_cluster_config_has_make_clusters_stats_page(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 0
+    assert "bind 127.0.0.1:8404" in capsys.readouterr().out
+    assert main(["--stats-port", "0"]) == 0
+    assert "listen stats" not in capsys.readouterr().out

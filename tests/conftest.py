@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tools.cluster import ClusterError, find_haproxy
-from tools.procs import NotReady, free_port, spawn, stop_group, wait_ready
+from tools.procs import NotReady, spawn, stop_group, wait_ready
+from tools.procs import free_port as free_port  # tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TASKS = "tests.support.tasks"

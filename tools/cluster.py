@@ -3,8 +3,8 @@
 Starts N crunch instances (default 2: ``hello-1`` on 8082 serving /hello, ``world-1`` on
 8083 serving /world, both serving / and /work), waits until each is ready, then runs
 HAProxy on 8081 with the configuration ``app.balancer.haproxy`` renders from the very
-numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM stops
-HAProxy, then lets the instances drain, and kills whatever is left after the drain time.
+numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM lets
+the instances drain, then stops HAProxy softly, and kills whatever is left after that.
 
     python -m tools.cluster [--count N] [--layout seed|all] [--workers W] ...
 """
@@ -166,14 +166,22 @@ class Cluster:
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
 
     def stop(self) -> None:
-        """HAProxy first (no new requests), then the instances drain; bounded, then kill."""
-        order = ["haproxy", *(i.name for i in self.instances)]
-        for group, grace in ((order[:1], 5.0), (order[1:], self.drain_timeout + 5.0)):
+        """The instances drain first: HAProxy, still up, sees them turn unready and sends
+        them nothing new (it answers 503 + Retry-After itself), while the answers in flight
+        still pass through it. Then HAProxy stops softly (SIGUSR1: it closes its listeners
+        and exits once its connections end), as the in-cluster balancer does. Each step is
+        bounded; whatever is left is killed."""
+        instances = [i.name for i in self.instances]
+        steps = (
+            (instances, signal.SIGTERM, self.drain_timeout + 5.0),
+            (["haproxy"], signal.SIGUSR1, 5.0),
+        )
+        for group, sig, grace in steps:
             live = [self.procs[n] for n in group if n in self.procs]
             for proc in live:
                 if proc.poll() is None:
                     with contextlib.suppress(ProcessLookupError):
-                        proc.terminate()
+                        proc.send_signal(sig)
             deadline = time.monotonic() + grace
             for proc in live:
                 try:
@@ -196,8 +204,11 @@ class Cluster:
             else "round-robin, no maxconn"
         )
         yield f"{PROG}: HAProxy on http://{s.host}:{s.port} ({mode})"
-        for group, members in backends(self.instances).items():
-            path = "/ (and /work, ...)" if group == "web" else f"/{group}"
+        groups = backends(self.instances)
+        for group, members in groups.items():
+            path = f"/{group}" if group != "web" else "/ (and /work, ...)"
+            if len(groups) == 1:
+                path = "every path"
             targets = ", ".join(f"{i.name} {i.address} ({i.workers} w)" for i in members)
             yield f"  {path:<20} -> {targets}"
         if s.stats_port:

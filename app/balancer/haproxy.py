@@ -220,9 +220,17 @@ def _queue_full_body(settings: BalancerSettings) -> str:
 
 
 def backends(instances: Sequence[Instance]) -> dict[str, list[Instance]]:
-    """Route group → the instances serving it (only groups someone serves)."""
+    """Route group → the instances serving it (only groups someone serves).
+
+    When every group has the same instances (``--layout all``, or one instance), they are
+    one backend, ``web``, for every path: HAProxy counts ``maxconn`` per backend, so an
+    instance in three backends could run three requests on one worker.
+    """
     groups = {group: [i for i in instances if group in i.services] for group in ROUTE_GROUPS}
-    return {group: members for group, members in groups.items() if members}
+    served = {group: members for group, members in groups.items() if members}
+    if "web" in served and all(members == served["web"] for members in served.values()):
+        return {"web": served["web"]}
+    return served
 
 
 # Sections shared by `render` (instances at fixed addresses) and `render_kubernetes`

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.balancer.haproxy import main as haproxy_config
 from tools.cluster import main
 from tools.procs import NotReady, port_free, wait_ready
 
@@ -102,6 +103,44 @@ def test_sigterm_stops_the_instances_and_haproxy(tmp_path: Path) -> None:
         assert c.proc.wait(timeout=30) == 0
         for port in (c.front, *c.instances):
             assert _free(port)
+
+
+def test_a_request_in_flight_when_the_cluster_stops_gets_its_answer(tmp_path: Path) -> None:
+    with cluster(tmp_path, "--layout", "all") as c, httpx.Client(timeout=60) as client:
+        results: dict[str, httpx.Response | Exception] = {}
+
+        def slow() -> None:
+            try:
+                results["slow"] = client.get(c.url("/work/spin?n=5000"))
+            except httpx.HTTPError as exc:
+                results["slow"] = exc
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any(_state(c, p)["busy"] for p in c.instances):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        c.proc.send_signal(signal.SIGINT)
+        thread.join(timeout=60)
+        answer = results["slow"]
+        assert isinstance(answer, httpx.Response), repr(answer)
+        assert answer.status_code == 200
+        assert c.proc.wait(timeout=30) == 0
+
+
+def test_the_config_it_runs_is_what_haproxy_config_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with cluster(tmp_path) as c:
+        deadline = time.monotonic() + 10  # it names its file right after starting
+        while "configuration: " not in (log := (tmp_path / "launcher.log").read_text()):
+            assert time.monotonic() < deadline, log
+            time.sleep(0.05)
+        used = Path(log.split("configuration: ", 1)[1].split(";", 1)[0]).read_text()
+        argv = ["--port", str(c.front), "--base-port", str(c.instances[0])]
+        assert haproxy_config([*argv, "--stats-port", "0", "--workers", "1"]) == 0
+    assert capsys.readouterr().out == used
 
 
 def _state(c: Running, port: int) -> dict[str, Any]:

@@ -97,10 +97,12 @@ def test_queue_limit_rejects_when_the_balancer_queue_is_full() -> None:
     assert "if { queue() ge 7 }" in render(SEED, BalancerSettings(queue_limit=7))
 
 
-def test_all_layout_puts_every_instance_in_every_backend() -> None:
+def test_all_layout_is_one_backend_for_every_path() -> None:
+    # maxconn counts per backend: one backend keeps each instance at its workers.
     config = render(local_instances(3, workers=1, layout="all"))
-    for backend in ("hello", "world", "web"):
-        assert len(servers(config, backend)) == 3
+    assert len(servers(config, "web")) == 3
+    assert "backend hello" not in config and "backend world" not in config
+    assert "use_backend" not in config
 
 
 @pytest.mark.parametrize(

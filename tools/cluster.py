@@ -39,7 +39,7 @@ from app.balancer.haproxy import (
     settings_from_args,
 )
 from app.config import ConfigError, Settings
-from tools.procs import NotReady, port_free, spawn, wait_ready
+from tools.procs import NotReady, port_free, spawn, stop_group, wait_ready
 
 PROG = "make cluster"
 
@@ -134,13 +134,7 @@ class Cluster:
         The benchmark uses it to compare balancing modes on the very same instances.
         """
         assert self.config_path is not None, "start() first"
-        proc = self.procs.pop("haproxy")
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(self.procs.pop("haproxy"), grace=10)
         self.settings = settings
         self.config_path.write_text(render(self.instances, settings))
         self._spawn("haproxy", [self.haproxy, "-db", "-f", str(self.config_path)])

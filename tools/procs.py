@@ -110,6 +110,23 @@ def wait_ready(
         time.sleep(interval)
 
 
+def wait_listening(
+    host: str, port: int, *, exited: Callable[[], int | None], timeout: float, name: str
+) -> None:
+    """Like :func:`wait_ready`, for a server that speaks no HTTP of its own: until
+    ``host:port`` accepts a connection."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+            return
+        code = exited()
+        if code is not None:
+            raise NotReady(f"{name} exited with status {code}")
+        if time.monotonic() > deadline:
+            raise NotReady(f"{name} did not listen on {host}:{port} within {timeout:g} s")
+        time.sleep(0.02)
+
+
 def stop_group(proc: subprocess.Popen[bytes], grace: float, sig: int = signal.SIGTERM) -> None:
     """Send ``sig`` to the process group of a :func:`spawn`-ed process, wait up to
     ``grace`` s, then SIGKILL the group.

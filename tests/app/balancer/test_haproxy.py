@@ -27,6 +27,7 @@ from app.balancer.haproxy import (
     parse_instance,
     render,
 )
+from tools.procs import NotReady, spawn, stop_group, wait_listening
 
 SEED = local_instances(2, workers=3)
 
@@ -304,27 +305,16 @@ def running_haproxy(binary: str, config: str, tmp_path: Path, port: int) -> Iter
     """HAProxy in the foreground on ``config``; returns once ``port`` accepts connections."""
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)
-    log = (tmp_path / "haproxy.log").open("w")
-    proc = subprocess.Popen([binary, "-db", "-f", str(path)], stdout=log, stderr=log)
+    log = tmp_path / "haproxy.log"
+    proc = spawn([binary, "-db", "-f", str(path)], log=log)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise AssertionError(f"haproxy exited: {(tmp_path / 'haproxy.log').read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            assert time.monotonic() < deadline, "haproxy did not listen within 20 s"
-            time.sleep(0.02)
+        try:
+            wait_listening("127.0.0.1", port, exited=proc.poll, timeout=20, name="haproxy")
+        except NotReady as exc:
+            raise AssertionError(f"{exc}: {log.read_text()}") from None
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_group(proc, grace=10)
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from app.balancer.haproxy import (
     parse_instance,
     render,
 )
-from tools.procs import NotReady, spawn, stop_group, wait_listening
+from tools.procs import NotReady, free_port, spawn, stop_group, wait_listening
 
 SEED = local_instances(2, workers=3)
 
@@ -203,12 +202,6 @@ def test_rendered_config_passes_haproxy_check(
 
 
 # --- a real HAProxy in front of stub instances ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class StubInstance:

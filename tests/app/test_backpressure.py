@@ -12,13 +12,13 @@ from collections.abc import Callable
 import httpx
 
 from tests.conftest import Server
+from tools.metrics import sample
 
 
 def held_total(client: httpx.Client) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith("crunch_held_total "):
-            return float(line.split()[1])
-    raise AssertionError("crunch_held_total is not exported")
+    held = sample(client.get("/metrics").text, "crunch_held_total")
+    assert held is not None, "crunch_held_total is not exported"
+    return held
 
 
 async def _occupy(server: Server, seconds: float) -> asyncio.Task[httpx.Response]:
@@ -32,7 +32,7 @@ async def _occupy(server: Server, seconds: float) -> asyncio.Task[httpx.Response
     async with server.async_client() as client:
         for _ in range(200):
             metrics = (await client.get("/metrics")).text
-            if "crunch_pool_busy_workers 1.0" in metrics:
+            if sample(metrics, "crunch_pool_busy_workers") == 1:
                 return task
             await asyncio.sleep(0.02)
     raise AssertionError("the nap never started")
@@ -67,7 +67,7 @@ async def test_past_the_budget_a_request_waits_for_a_place_instead_of_a_refusal(
         later = asyncio.create_task(held.get("/work/nap", params={"seconds": 0}))
         async with server.async_client() as probe:
             for _ in range(200):
-                if "crunch_held_requests 1.0" in (await probe.get("/metrics")).text:
+                if sample((await probe.get("/metrics")).text, "crunch_held_requests") == 1:
                     break
                 await asyncio.sleep(0.02)
             else:
@@ -140,7 +140,7 @@ async def test_a_retry_storm_cannot_starve_probes_or_accepted_work(
     with httpx.Client(base_url=server.url) as http:
         assert held_total(http) > 0
         metrics = http.get("/metrics").text
-    assert "crunch_held_requests 0.0" in metrics  # nobody left behind
+    assert sample(metrics, "crunch_held_requests") == 0  # nobody left behind
 
 
 async def test_a_reject_rate_of_zero_turns_holding_off(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import Draining, Overloaded, QueueTimeout
+from app.errors import BatchTooLarge, Draining, Overloaded, QueueTimeout
 from app.metrics import Metrics
 from app.pool import Pool, TaskResult
 
@@ -33,6 +33,12 @@ class Admission:
                 "this pod is shutting down; retry on another", retry_after=DRAIN_RETRY_AFTER_S
             )
         pool = self.pool
+        if tasks > pool.size + pool.queue_limit:
+            # Not even an idle pod could take it: a Retry-After would promise in vain.
+            raise BatchTooLarge(
+                f"{tasks} tasks can never fit: {pool.size} workers + {pool.queue_limit} "
+                "queue places"
+            )
         room = max(0, pool.size - pool.busy) + pool.queue_limit - pool.queued
         if tasks > room:
             self.metrics.rejected.labels("queue_full").inc()

@@ -52,6 +52,15 @@ def _float(lo: float, hi: float | None = None) -> Callable[[str], float]:
     return parse
 
 
+def _auto(parse: Callable[[str], int]) -> Callable[[str], int]:
+    """``auto`` (0: derived from other settings) or what ``parse`` accepts."""
+
+    def parse_auto(raw: str) -> int:
+        return 0 if raw.strip().lower() == "auto" else parse(raw)
+
+    return parse_auto
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -131,6 +140,22 @@ SETTINGS: tuple[Setting, ...] = (
         "once, so latency stays bounded instead of growing without end.",
     ),
     Setting(
+        "reject_rate",
+        _float(0.0, 1_000_000),
+        _const("200"),
+        "Refusals per second answered at once while the queue is full. Past it, requests "
+        "wait unread (the connection is not read, TCP pushes back) until a place frees or "
+        "the hold timeout passes, so clients that retry at once cannot make the event loop "
+        "starve the workers. 0: no budget, every refusal answered at once.",
+    ),
+    Setting(
+        "hold_timeout",
+        _float(0.01, 60),
+        _const("1"),
+        "Longest a request waits unread for a place while the queue is full; then it is "
+        "read and refused (503 + Retry-After) like any other.",
+    ),
+    Setting(
         "task_timeout",
         _float(0.001, 3600),
         _const("30"),
@@ -201,9 +226,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "batch_limit",
-        _int(1, 10_000),
-        _const("256"),
-        "Most items one /batch request may carry.",
+        _auto(_int(1, 100_000)),
+        _const("auto"),
+        "Most items one /batch request may carry; auto: workers + queue limit, the most "
+        "an idle pod can admit at once. A larger value fails at start: such a batch "
+        "could never be admitted.",
+    ),
+    Setting(
+        "header_timeout",
+        _float(0.1, 600),
+        _const("10"),
+        "Seconds a client may take to send a request's headers (from connecting, or "
+        "from the first byte of a request on a kept-alive connection); then it is closed.",
+    ),
+    Setting(
+        "body_timeout",
+        _float(0.1, 600),
+        _const("10"),
+        "Seconds a request body may take to arrive once the headers are in; then 408 "
+        "and the connection is closed.",
     ),
     Setting(
         "max_body",
@@ -270,6 +311,8 @@ class Settings:
     port: int = 8080
     workers: int = 1
     queue_limit: int = 64
+    reject_rate: float = 200.0
+    hold_timeout: float = 1.0
     task_timeout: float = 30.0
     aging: float = 0.5
     max_tasks_per_worker: int = 0
@@ -281,7 +324,9 @@ class Settings:
     spin_limit: int = 20000
     primes_limit: int = 5_000_000
     task_modules: tuple[str, ...] = ()
-    batch_limit: int = 256
+    batch_limit: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
     max_body: int = 1_048_576
     spawn_allow: tuple[str, ...] = ("ls",)
     spawn_timeout: float = 5.0
@@ -330,6 +375,18 @@ class Settings:
                 f"({self.spin_limit})"
             )
 
+        if self.batch_limit > self.workers + self.queue_limit:
+            raise ConfigError(
+                f"CRUNCH_BATCH_LIMIT ({self.batch_limit}) is larger than CRUNCH_WORKERS + "
+                f"CRUNCH_QUEUE_LIMIT ({self.workers + self.queue_limit}): a batch that "
+                "size could never be admitted"
+            )
+
+    @property
+    def max_batch(self) -> int:
+        """Most items one /batch may carry (``batch_limit``, or workers + queue limit)."""
+        return self.batch_limit or self.workers + self.queue_limit
+
     def replace(self, **changes: Any) -> Settings:
         new = dataclasses.replace(self, **changes)
         new.check()
@@ -340,6 +397,8 @@ class Settings:
 EFFECT_METRIC = {
     "workers": "crunch_pool_workers",
     "queue_limit": 'crunch_rejected_total{reason="queue_full"}',
+    "reject_rate": "crunch_held_requests",
+    "hold_timeout": "crunch_held_total",
     "task_timeout": 'crunch_worker_restarts_total{reason="timeout"}',
     "aging": "crunch_queue_wait_seconds",
     "max_tasks_per_worker": 'crunch_worker_restarts_total{reason="recycle"}',

@@ -10,6 +10,8 @@ class CrunchError(Exception):
 
     status = 500
     code = "internal"
+    # Close the connection after answering: what is left of the request cannot be trusted.
+    close = False
 
     def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
@@ -17,9 +19,10 @@ class CrunchError(Exception):
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+        headers = {"Connection": "close"} if self.close else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return headers
 
     def body(self) -> dict[str, str]:
         return {"error": self.code, "detail": self.detail}
@@ -33,8 +36,18 @@ class InvalidJSON(CrunchError):
     status, code = 400, "invalid_json"
 
 
+class RequestTimeout(CrunchError):
+    """The body stalled; the connection is closed after the answer."""
+
+    status, code, close = 408, "request_timeout", True
+
+
 class PayloadTooLarge(CrunchError):
     status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(CrunchError):
+    status, code = 415, "unsupported_media_type"
 
 
 class NotFound(CrunchError):
@@ -51,6 +64,12 @@ class UnknownTask(CrunchError):
 
 class InvalidParams(CrunchError):
     status, code = 422, "invalid_params"
+
+
+class BatchTooLarge(CrunchError):
+    """More items than the pod could ever admit at once: retrying cannot help."""
+
+    status, code = 422, "batch_too_large"
 
 
 class Overloaded(CrunchError):

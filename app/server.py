@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 
+from app.backpressure import Gate, HeldCollector, StateRoom, protocol_class
 from app.config import Settings
 from app.logs import configure
 from app.main import create_app
@@ -77,12 +78,15 @@ def serve(settings: Settings) -> int:
         loop = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         loop = "asyncio"
+    state: AppState = app.state.crunch
+    gate = Gate(StateRoom(state), settings.reject_rate, settings.hold_timeout)
+    state.metrics.registry.register(HeldCollector(gate))
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
+        http=protocol_class(gate),
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -90,6 +94,9 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
         timeout_keep_alive=5,
     )
-    server = DrainingServer(config, app.state.crunch)
-    server.run()
+    server = DrainingServer(config, state)
+    try:
+        server.run()
+    finally:
+        gate.close()
     return 0 if server.started else 3

@@ -27,13 +27,14 @@ MAX_ARGS = 32
 MAX_ARG_LENGTH = 256
 # Letters, digits and a few punctuation marks paths and flags need; nothing a shell
 # (or a program parsing its own arguments) would treat as an operator.
-SAFE_ARG = re.compile(r"[A-Za-z0-9_./:=,+@%-]*")
+ARG_CHARACTERS = "A-Za-z0-9_./:=,+@%-"
+SAFE_ARG = re.compile(f"[{ARG_CHARACTERS}]*")
+# The same rule as a JSON Schema pattern (ECMA-262: $ is the end of the string).
+ARG_PATTERN = f"^[{ARG_CHARACTERS}]*$"
 CHUNK = 16 * 1024
 
 
 def validate_args(raw: Any) -> list[str]:
-    if raw is None:
-        return []
     if not isinstance(raw, list):
         raise InvalidParams("args must be a list of strings")
     if len(raw) > MAX_ARGS:

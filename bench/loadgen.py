@@ -744,6 +744,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int)
     parser.add_argument("--self-test", action="store_true", help="against a trivial server")
     parser.add_argument("--hdr", action="store_true", help="keep encoded histograms in output")
+    parser.add_argument(
+        "--precise", action="store_true", help="sub-ms send times (open loop, low rates)"
+    )
     args = parser.parse_args(argv)
     body = args.body.encode() if args.body else None
 
@@ -763,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
                 max_connections=args.max_connections,
                 max_requests=args.max_requests,
+                precise=args.precise,
             )
         )
         out = res.summary()

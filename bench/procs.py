@@ -25,8 +25,22 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 #: Every server: ``make run``'s crunch, the peers, and the bare Starlette baseline.
-#: ``crunch-nice0`` is a diagnostic variant: crunch with ``CRUNCH_WORKER_NICE=0``.
-SERVERS = ("crunch", "crunch-nice0", "blocking", "threadpool", "executor", "cluster", "bare")
+#: ``crunch-nice0`` is a diagnostic variant: crunch with ``CRUNCH_WORKER_NICE=0``;
+#: ``crunch-nohold`` is crunch without a refusal budget (``CRUNCH_REJECT_RATE=0``): every
+#: refusal answered at once, as before requests were held (app/backpressure.py).
+SERVERS = (
+    "crunch",
+    "crunch-nice0",
+    "crunch-nohold",
+    "blocking",
+    "threadpool",
+    "executor",
+    "cluster",
+    "bare",
+)
+#: Started by :func:`serving_haproxy`, not :func:`command`: crunch behind ``make cluster``'s
+#: busy-aware HAProxy, the same workers split over two instances.
+HAPROXY = "crunch-haproxy"
 #: The peers crunch is compared with in the HTTP scenarios, in a fixed order.
 PEERS = ("blocking", "threadpool", "executor", "cluster")
 
@@ -40,12 +54,14 @@ def free_port() -> int:
 
 def command(name: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
     """The command line and extra environment that start server ``name``."""
-    if name in ("crunch", "crunch-nice0"):
+    if name.startswith("crunch"):
         # As `make run` starts it (text logs, every default), on our port and pool size.
         argv = [str(BIN / "crunch"), "serve", "--host", "127.0.0.1", "--port", str(port)]
         env = {"CRUNCH_LOG_FORMAT": "text"}
         if name == "crunch-nice0":
             env["CRUNCH_WORKER_NICE"] = "0"
+        if name == "crunch-nohold":
+            env["CRUNCH_REJECT_RATE"] = "0"
         return [*argv, "--workers", str(workers)], env
     uvicorn = [str(BIN / "uvicorn"), f"bench.peers.{name}:app", "--host", "127.0.0.1"]
     uvicorn += ["--port", str(port), "--loop", "uvloop", "--http", "httptools"]
@@ -112,6 +128,21 @@ def cpu_pressure() -> float:
         return float("nan")
 
 
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time (user + system, s) used so far by ``pid`` alone and by its whole tree."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    pids = tree(pid)
+    return {"root": used(pid), "tree": sum(used(p) for p in pids)}
+
+
 def memory(pid: int) -> Memory:
     """Resident memory of the process tree rooted at ``pid``."""
     pids = tree(pid)
@@ -130,10 +161,25 @@ class Server:
     workers: int
     proc: subprocess.Popen[bytes]
     samples: list[Memory] = field(default_factory=list)
+    #: Where a liveness probe goes: the server itself, or (behind a balancer) one instance,
+    #: as a kubelet probes a pod directly.
+    probe_url: str | None = None
+    #: Processes whose CPU time counts for the server (default: ``proc``'s tree).
+    cpu_pids: tuple[int, ...] = ()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.probe_url or self.url}/healthz"
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far: ``root`` (the process serving HTTP) and ``tree`` (all)."""
+        pids = self.cpu_pids or (self.pid,)
+        used = [cpu_seconds(p) for p in pids]
+        return {"root": used[0]["root"], "tree": sum(u["tree"] for u in used)}
 
     @property
     def pid(self) -> int:
@@ -226,3 +272,42 @@ async def serving(
         yield server
     finally:
         await asyncio.to_thread(stop, server)
+
+
+@contextlib.asynccontextmanager
+async def serving_haproxy(workers: int, log_dir: Path) -> AsyncIterator[Server]:
+    """``make cluster``'s layout on free ports: HAProxy (busy-aware) in front of two crunch
+    instances that share ``workers`` between them. Yields HAProxy as the server; its
+    ``probe_url`` is the first instance.
+    """
+    from app.balancer.cluster import Cluster
+    from app.balancer.haproxy import BalancerSettings, Instance
+
+    count = 2 if workers >= 2 else 1
+    split = [workers // count + (1 if n < workers % count else 0) for n in range(count)]
+    instances = [
+        Instance(f"crunch-{n + 1}", "127.0.0.1", free_port(), w) for n, w in enumerate(split)
+    ]
+    settings = BalancerSettings(port=free_port(), mode="busy")
+    os.environ.setdefault("CRUNCH_LOG_FORMAT", "text")  # as `crunch` is started here
+    cluster = Cluster(
+        instances,
+        settings,
+        task_timeout=settings.task_timeout,
+        drain_timeout=1,
+        log_dir=log_dir / f"haproxy-{settings.port}",
+    )
+    try:
+        await asyncio.to_thread(cluster.start)
+        haproxy = cluster.procs["haproxy"]
+        server = Server(
+            HAPROXY,
+            settings.port,
+            workers,
+            haproxy,
+            probe_url=f"http://{instances[0].address}",
+            cpu_pids=tuple(p.pid for p in cluster.procs.values()),
+        )
+        yield server
+    finally:
+        await asyncio.to_thread(cluster.stop)

@@ -51,9 +51,15 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     sizes = scenarios.calibrate_all(config)
     rep["sizes"] = sizes.as_dict()
     log(f"rep {index}: spin n={sizes.task.n} takes {sizes.task.seconds * 1000:.1f} ms inline")
+    only = set(config.only)
+
+    def wanted(sid: str) -> bool:
+        return not only or sid in only
+
     rep["selftest"] = await scenarios.selftest(config, sizes)
-    log("S1 dispatch")
-    rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    if wanted("S1"):
+        log("S1 dispatch")
+        rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
@@ -62,6 +68,8 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     )
     try:
         for sid, scenario in SERVER_SCENARIOS.items():
+            if not wanted(sid):
+                continue
             rep[sid] = {}
             extra = list(config.s2_extra) if sid == "S2" else []
             for name in servers + extra:
@@ -69,8 +77,18 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
                 pressure = cpu_pressure()
                 rep[sid][name] = await scenario(launch, name, config, sizes)
                 rep[sid][name]["cpu_pressure"] = [pressure, cpu_pressure()]
-        log("S6 http overhead")
-        rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S6"):
+            log("S6 http overhead")
+            rep["S6"] = await scenarios.s6_http(launch, config)
+        if wanted("S10"):
+            rep["S10"] = {}
+            storm = list(config.s10_servers)
+            shift = index % len(storm)
+            for name in storm[shift:] + storm[:shift]:
+                log(f"S10 {name}")
+                pressure = cpu_pressure()
+                rep["S10"][name] = await scenarios.s10_storm(launch, name, config, sizes)
+                rep["S10"][name]["cpu_pressure"] = [pressure, cpu_pressure()]
     finally:
         await launch.close()
     rep["load_after"] = os.getloadavg()
@@ -373,12 +391,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced set, under a minute")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3 full, 1 quick)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario ids to run (e.g. S3,S5,S6,S10); default all"
+    )
+    parser.add_argument(
+        "--peers", help="comma-separated peers for S2-S5 (crunch variants also run in S6)"
+    )
+    parser.add_argument(
+        "--s10-servers", help="comma-separated servers for S10 (default: crunch and its peers)"
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/NAME.json)")
     parser.add_argument("--report", action="store_true", help="update docs/benchmarks.md + plots")
     args = parser.parse_args(argv)
     config = Config.quick() if args.quick else Config.full()
+    changes: dict[str, Any] = {}
     if args.reps:
-        config = Config(**{**asdict(config), "reps": args.reps})
+        changes["reps"] = args.reps
+    if args.only:
+        changes["only"] = tuple(part.strip().upper() for part in args.only.split(","))
+    if args.peers:
+        changes["peers"] = tuple(part.strip() for part in args.peers.split(","))
+    if args.s10_servers:
+        changes["s10_servers"] = tuple(part.strip() for part in args.s10_servers.split(","))
+    if changes:
+        config = Config(**{**asdict(config), **changes})
     out = args.out or RESULTS / f"{config.name}.json"
     import uvloop
 

@@ -1,4 +1,4 @@
-"""The scenarios S1-S7 (see docs/benchmarks.md). Each returns JSON-ready dicts.
+"""The scenarios S1-S7 and S10 (see docs/benchmarks.md). Each returns JSON-ready dicts.
 
 Every scenario compares servers measured in the same run on the same machine; the
 work sizes are calibrated at the start of each repetition by timing ``spin(n)``
@@ -21,7 +21,7 @@ from typing import Any
 
 from app.tasks.builtin import spin
 from bench import loadgen
-from bench.procs import ROOT, Server, serving
+from bench.procs import HAPROXY, ROOT, Server, serving, serving_haproxy
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,17 @@ class Config:
     timeout: float = 2.0  # per request (from its intended send time) in S2 and S3
     s5_timeout: float = 5.0  # in S5 (crunch's worst queue wait is ~1.6 s)
     max_connections: int = 512
+    # S10, the retry storm: clients that retry at once on ~25 ms tasks, ignoring Retry-After.
+    storm_ms: float = 25.0
+    s10_servers: tuple[str, ...] = ("crunch", HAPROXY, "cluster", "executor")
+    s10_connections: int = 200
+    s10_duration: float = 20.0
+    s10_base_connections: int = 16  # the no-503 closed loop the storm is compared with
+    s10_base_duration: float = 4.0
+    s10_deadline: float = 5.0  # client timeout: an answer later than this missed its deadline
     selftest_duration: float = 2.0
     calibrate_repeat: int = 7
+    only: tuple[str, ...] = ()  # scenario ids to run (e.g. ("S10",)); empty: all
     reuse_servers: bool = False  # one server per name for S2-S5 (quick) or a fresh one each
     settle: float = 1.0  # with reuse_servers: seconds between scenarios on the same server
 
@@ -83,6 +92,11 @@ class Config:
             s6_duration=1.0,
             timeout=1.0,
             s5_timeout=1.0,
+            s10_servers=("crunch",),
+            s10_connections=64,
+            s10_duration=2.0,
+            s10_base_duration=1.0,
+            s10_deadline=2.0,
             selftest_duration=0.5,
             calibrate_repeat=3,
             reuse_servers=True,
@@ -133,12 +147,14 @@ class Sizes:
     task: Work
     big: Work
     small: Work
+    storm: Work
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task.as_dict(),
             "big": self.big.as_dict(),
             "small": self.small.as_dict(),
+            "storm": self.storm.as_dict(),
         }
 
 
@@ -152,10 +168,14 @@ def calibrate_all(config: Config) -> Sizes:
     task = calibrate(config.task_ms, repeat)
     # The cost grows with n², so the other sizes follow from the task's without a search.
     sizes = []
-    for target_ms, times in ((config.big_ms, max(3, repeat - 2)), (config.small_ms, 3 * repeat)):
+    for target_ms, times in (
+        (config.big_ms, max(3, repeat - 2)),
+        (config.small_ms, 3 * repeat),
+        (config.storm_ms, repeat),
+    ):
         n = max(1, round(task.n * (target_ms / 1000 / task.seconds) ** 0.5))
         sizes.append(Work(n, _time_spin(n, times)))
-    return Sizes(task, sizes[0], sizes[1])
+    return Sizes(task, sizes[0], sizes[1], sizes[2])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -200,18 +220,21 @@ class Launcher:
         self._kept: dict[str, Server] = {}
         self._stack = contextlib.AsyncExitStack()
 
+    def _start(self, name: str) -> contextlib.AbstractAsyncContextManager[Server]:
+        if name == HAPROXY:
+            return serving_haproxy(self.config.workers, self.log_dir)
+        return serving(name, self.config.workers, self.log_dir)
+
     @contextlib.asynccontextmanager
     async def __call__(self, name: str) -> AsyncIterator[Server]:
         if not self.reuse:
-            async with serving(name, self.config.workers, self.log_dir) as server:
+            async with self._start(name) as server:
                 await warm(server, self.sizes)
                 yield server
             return
         kept = self._kept.get(name)
         if kept is None:
-            kept = await self._stack.enter_async_context(
-                serving(name, self.config.workers, self.log_dir)
-            )
+            kept = await self._stack.enter_async_context(self._start(name))
             await warm(kept, self.sizes)
             self._kept[name] = kept
         else:
@@ -409,7 +432,8 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     test = await loadgen.self_test(duration=config.s6_duration, concurrency=config.s6_concurrency)
     out["trivial"] = test.result.summary()
-    for name in ("bare", "crunch"):
+    variants = [name for name in config.peers if name.startswith("crunch-")]
+    for name in ("bare", "crunch", *variants):
         async with launch(name) as server:
             url = f"{server.url}/work/noop"
             await loadgen.closed_loop(url, config.s6_concurrency, config.s6_duration / 4)
@@ -418,6 +442,102 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
             out[name]["rps"] = result.statuses.get(200, 0) / result.elapsed
     out["trivial"]["rps"] = out["trivial"]["throughput"]
     return out
+
+
+# --------------------------------------------------------------------------- S10
+
+
+def _late(result: loadgen.Result, deadline: float) -> int:
+    """Requests that got no answer by ``deadline``, or an answer saying the deadline passed."""
+    over = 0
+    hist = result.by_status.get(200)
+    if hist is not None:
+        limit_us = deadline * 1e6
+        over = sum(
+            item.count_at_value_iterated_to
+            for item in hist.get_recorded_iterator()
+            if item.value_iterated_to > limit_us
+        )
+    return result.timeouts + result.statuses.get(504, 0) + over
+
+
+async def s10_storm(
+    launch: Launcher, server_name: str, config: Config, sizes: Sizes
+) -> dict[str, Any]:
+    """A retry storm: ``s10_connections`` clients that resend the moment they get an answer
+    (503 + Retry-After included), on ~25 ms spins; a separate ``/healthz`` probe at 100/s.
+
+    First, on the same server, a closed loop at ``s10_base_connections`` (few enough that
+    crunch's queue never fills): the goodput the storm is compared with.
+    """
+    url = _spin_url_n(sizes.storm.n)
+    async with launch(server_name) as server:
+        base = await loadgen.closed_loop(
+            server.url + url,
+            config.s10_base_connections,
+            config.s10_base_duration,
+            timeout=config.s10_deadline,
+        )
+        await asyncio.sleep(config.settle)
+        cpu_before, t_before = server.cpu(), loadgen.clock()
+        load_task = asyncio.create_task(
+            loadgen.closed_loop(
+                server.url + url,
+                config.s10_connections,
+                config.s10_duration,
+                timeout=config.s10_deadline,
+            )
+        )
+        lead = min(2.0, config.s10_duration / 4)
+        await asyncio.sleep(lead)
+        probe = await _probe(
+            server.health_url,
+            config.s3_probe_rate,
+            max(0.5, config.s10_duration - 2 * lead),
+            timeout=config.timeout,
+        )
+        load = await load_task
+        cpu_after, t_after = server.cpu(), loadgen.clock()
+    warmup = min(2.0, config.s10_duration / 4)
+    span = config.s10_duration - warmup
+    return {
+        "base": _digest(base, 0.0),
+        "base_goodput": base.goodput(),
+        "probe": probe,
+        "load": _digest(load, warmup),
+        "goodput": load.goodput(warmup),
+        "rejections_per_s": load.statuses.get(503, 0) / max(load.elapsed, 1e-9),
+        "late": _late(load, config.s10_deadline),
+        "other_statuses": sum(
+            n for code, n in load.statuses.items() if code not in (200, 503, 504)
+        ),
+        "connections_opened": load.connections_opened,
+        "server_cpu": {
+            key: (cpu_after[key] - cpu_before[key]) / (t_after - t_before) for key in cpu_after
+        },
+        "warmup": warmup,
+        "span": span,
+        "capacity": config.workers / sizes.storm.seconds,
+    }
+
+
+async def _probe(url: str, rate: float, duration: float, timeout: float) -> dict[str, Any]:
+    """An open-loop probe (precise send times) from its own process, so the flood's
+    generator, busy in this one, does not delay it; its summary, histograms kept."""
+    argv = [sys.executable, "-m", "bench.loadgen", url, "--rate", str(rate)]
+    argv += ["--duration", str(duration), "--timeout", str(timeout), "--precise", "--hdr"]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), duration + timeout + 30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"probe failed: {err.decode(errors='replace')[-500:]}")
+    summary: dict[str, Any] = json.loads(out)
+    return summary
+
+
+def _spin_url_n(n: int) -> str:
+    return f"/work/spin?n={n}"
 
 
 # --------------------------------------------------------------------------- self-test

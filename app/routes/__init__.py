@@ -1,29 +1,36 @@
-"""The routes a pod serves; ``CRUNCH_SERVICES`` decides which microservices are among them."""
+"""The routes a pod serves; ``CRUNCH_SERVICES`` decides which microservices are among them.
+
+Each route carries its OpenAPI operations (``app.openapi.document``): /openapi.json is
+built from this table and the task registry, so the two cannot drift.
+"""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
 from app.config import Settings
-from app.openapi import openapi
-from app.routes.health import healthz, metrics, readyz
-from app.routes.index import index, tasks
-from app.routes.services import service
-from app.routes.spawn import spawn
-from app.routes.work import batch, work
+from app.openapi import document, openapi
+from app.routes.health import HEALTHZ, METRICS, READYZ, healthz, metrics, readyz
+from app.routes.index import INDEX, TASKS, index, tasks
+from app.routes.services import service, service_operations
+from app.routes.spawn import spawn, spawn_paths
+from app.routes.work import batch, batch_paths, work, work_paths
 
 
 def build_routes(settings: Settings) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route("/", index, methods=["GET"]),
-        Route("/tasks", tasks, methods=["GET"]),
-        Route("/work/{task}", work, methods=["GET", "POST"]),
-        Route("/batch", batch, methods=["POST"]),
-        Route("/spawn/{name}", spawn, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        document(Route("/", index, methods=["GET"]), INDEX),
+        document(Route("/tasks", tasks, methods=["GET"]), TASKS),
+        document(Route("/work/{task}", work, methods=["GET", "POST"]), work_paths),
+        document(Route("/batch", batch, methods=["POST"]), batch_paths),
+        document(Route("/spawn/{name}", spawn, methods=["POST"]), spawn_paths),
+        document(Route("/healthz", healthz, methods=["GET"]), HEALTHZ),
+        document(Route("/readyz", readyz, methods=["GET"]), READYZ),
+        document(Route("/metrics", metrics, methods=["GET"]), METRICS),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]
-    routes += [Route(f"/{name}", service(name), methods=["GET"]) for name in settings.services]
+    routes += [
+        document(Route(f"/{name}", service(name), methods=["GET"]), service_operations(name))
+        for name in settings.services
+    ]
     return routes

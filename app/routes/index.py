@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app import __version__
+from app.openapi import Operation, json_content
 from app.responses import JSONResponse
 from app.state import state_of
 
@@ -53,8 +54,60 @@ async def tasks(request: Request) -> Response:
                 "task_timeout_s": state.settings.task_timeout,
                 "queue_limit": state.settings.queue_limit,
                 "workers": state.pool.size,
-                "batch_limit": state.settings.batch_limit,
+                "batch_limit": state.settings.max_batch,
                 "max_body_bytes": state.settings.max_body,
             },
         }
     )
+
+
+INDEX: dict[str, Operation] = {
+    "get": {
+        "summary": "Index page: links to the services and tasks",
+        "responses": {
+            "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}
+        },
+    }
+}
+
+_NUMBER = {"type": "number", "minimum": 0}
+TASKS: dict[str, Operation] = {
+    "get": {
+        "summary": "Every registered task, its parameters and the limits",
+        "responses": {
+            "200": {
+                "description": "Tasks and limits",
+                "content": json_content(
+                    {
+                        "type": "object",
+                        "required": ["tasks", "limits"],
+                        "properties": {
+                            "tasks": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name", "doc", "params"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "doc": {"type": "string"},
+                                        "params": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                },
+                            },
+                            "limits": {
+                                "type": "object",
+                                "properties": {
+                                    "task_timeout_s": _NUMBER,
+                                    "queue_limit": _NUMBER,
+                                    "workers": _NUMBER,
+                                    "batch_limit": _NUMBER,
+                                    "max_body_bytes": _NUMBER,
+                                },
+                            },
+                        },
+                    }
+                ),
+            }
+        },
+    }
+}

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from app.openapi import TASK_ERRORS, Operation, error_responses
 from app.routes.work import timing_headers
 from app.state import state_of
 
@@ -25,3 +26,18 @@ def service(name: str) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = name
     return endpoint
+
+
+def service_operations(name: str) -> dict[str, Operation]:
+    return {
+        "get": {
+            "summary": f"The {name} microservice: spins a random size on the pool",
+            "responses": {
+                "200": {
+                    "description": "Text naming service, pod and worker",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **error_responses(*TASK_ERRORS),
+            },
+        }
+    }

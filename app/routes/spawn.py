@@ -9,8 +9,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.errors import InvalidParams, Overloaded
-from app.payload import read_json
-from app.spawn import Lease, validate_args
+from app.openapi import BODY_ERRORS, Context, PathItems, error_responses, json_content, ref
+from app.payload import NO_BODY, read_json
+from app.spawn import ARG_PATTERN, MAX_ARG_LENGTH, MAX_ARGS, Lease, validate_args
 from app.state import state_of
 
 
@@ -19,12 +20,13 @@ async def spawn(request: Request) -> Response:
     spawner = state.spawner
     name: str = request.path_params["name"]
     spawner.resolve(name)
-    body = await read_json(request, state.settings.max_body)
-    if body is None:
+    settings = state.settings
+    body = await read_json(request, settings.max_body, settings.body_timeout)
+    if body is NO_BODY:
         body = {}
     if not isinstance(body, dict) or set(body) - {"args"}:
         raise InvalidParams('the body must be a JSON object {"args": [...]}')
-    args = validate_args(body.get("args"))
+    args = validate_args(body.get("args", []))
     if state.admission.draining:
         state.admission.check()
     try:
@@ -52,3 +54,52 @@ class _LeasedStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.lease.release()
+
+
+def spawn_paths(context: Context) -> PathItems:
+    allowed = list(context.settings.spawn_allow)
+    operation = {
+        "summary": "Run an allowlisted program; its output streams as NDJSON",
+        "parameters": [
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "description": "a program in CRUNCH_SPAWN_ALLOW",
+                "schema": {"type": "string", "enum": allowed},
+            }
+        ],
+        "requestBody": {
+            "required": False,
+            "content": json_content(
+                {
+                    "type": "object",
+                    "properties": {
+                        "args": {
+                            "type": "array",
+                            "maxItems": MAX_ARGS,
+                            "items": {
+                                "type": "string",
+                                "maxLength": MAX_ARG_LENGTH,
+                                "pattern": ARG_PATTERN,
+                            },
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            ),
+        },
+        "responses": {
+            "200": {
+                "description": (
+                    "NDJSON: {output} lines as the program writes, then one status line. "
+                    "HTTP/1.0 clients get it whole, with a Content-Length."
+                ),
+                "content": {"application/x-ndjson": {"schema": ref("SpawnLine")}},
+            },
+            **error_responses(*BODY_ERRORS, 404, 422, 503),
+        },
+    }
+    if not allowed:
+        return {}
+    return {"/spawn/{name}": {"post": operation}}

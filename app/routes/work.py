@@ -8,8 +8,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.errors import CrunchError, InvalidParams
-from app.payload import read_json
+from app.errors import BatchTooLarge, CrunchError, InvalidParams
+from app.openapi import (
+    BODY_ERRORS,
+    Context,
+    PathItems,
+    error_responses,
+    json_content,
+    ref,
+    task_operations,
+)
+from app.payload import NO_BODY, read_json
 from app.pool import TaskResult
 from app.responses import JSONResponse
 from app.state import AppState, state_of
@@ -36,38 +45,54 @@ def timing_headers(result: TaskResult) -> dict[str, str]:
     }
 
 
+def query_params(request: Request) -> dict[str, str]:
+    """The query string as a dict; a parameter given twice is refused, not overwritten."""
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise InvalidParams(f"parameter {key[:40]!r} is given more than once")
+        params[key] = value
+    return params
+
+
 async def work(request: Request) -> Response:
     state = state_of(request)
     name: str = request.path_params["task"]
     spec = lookup(state.pool.specs, name)
+    text = query_params(request)
     if request.method == "POST":
-        body = await read_json(request, state.settings.max_body)
-        if body is None:
-            raw, from_text = dict(request.query_params), True
-        elif isinstance(body, dict):
-            raw, from_text = body, False
-        else:
+        settings = state.settings
+        body = await read_json(request, settings.max_body, settings.body_timeout)
+        if body is NO_BODY:
+            body = {}
+        elif not isinstance(body, dict):
             raise InvalidParams("the body must be a JSON object of parameters")
+        params = spec.validate_sources(text=text, json=body)
     else:
-        raw, from_text = dict(request.query_params), True
-    params = spec.validate(raw, from_text=from_text)
+        params = spec.validate_sources(text=text)
     result = await state.admission.run(name, params)
     return JSONResponse(
         result_body(result, state.settings.pod_name), headers=timing_headers(result)
     )
 
 
-async def _run_item(state: AppState, item: tuple[str, dict[str, Any]] | CrunchError) -> Any:
-    if isinstance(item, CrunchError):
-        return {"status": item.status, **item.body()}
+Item = tuple[str, dict[str, Any] | CrunchError]
+
+
+async def _run_item(state: AppState, item: Item) -> Any:
+    name, params = item
+    if isinstance(params, CrunchError):
+        return {"task": name, "status": params.status, **params.body()}
     try:
-        result = await state.admission.run(*item)
+        result = await state.admission.run(name, params)
     except CrunchError as exc:
-        return {"task": item[0], "status": exc.status, **exc.body()}
+        return {"task": name, "status": exc.status, **exc.body()}
     return {"status": 200, **result_body(result, state.settings.pod_name)}
 
 
-def _parse_item(state: AppState, index: int, item: Any) -> tuple[str, dict[str, Any]]:
+def _parse_item(state: AppState, index: int, item: Any) -> Item:
+    """The item's task and parameters; a task or parameter the registry refuses fails
+    only this item (with its "task"), a malformed item fails the whole batch."""
     if not isinstance(item, dict) or not isinstance(item.get("task"), str):
         raise InvalidParams(f"item {index}: expected an object with a string 'task'")
     extra = set(item) - {"task", "params"}
@@ -76,8 +101,12 @@ def _parse_item(state: AppState, index: int, item: Any) -> tuple[str, dict[str, 
     params = item.get("params", {})
     if not isinstance(params, dict):
         raise InvalidParams(f"item {index}: 'params' must be an object")
-    spec = lookup(state.pool.specs, item["task"])
-    return spec.name, spec.validate(params, from_text=False)
+    name: str = item["task"]
+    try:
+        spec = lookup(state.pool.specs, name)
+        return spec.name, spec.validate(params, from_text=False)
+    except CrunchError as exc:
+        return name, exc
 
 
 async def batch(request: Request) -> Response:
@@ -85,20 +114,72 @@ async def batch(request: Request) -> Response:
 
     Each item succeeds or fails on its own (``status`` per item), so one bad or
     failing item never costs the others their results. The batch is admitted as a
-    whole: if its tasks cannot all start or queue, the whole request gets 503.
+    whole: if its tasks cannot all start or queue now, the request gets 503; if it
+    has more items than the pod could ever admit at once, 422 (retrying cannot help).
     """
     state = state_of(request)
-    body = await read_json(request, state.settings.max_body)
+    settings = state.settings
+    body = await read_json(request, settings.max_body, settings.body_timeout)
     if not isinstance(body, list) or not body:
         raise InvalidParams('the body must be a non-empty JSON list of {"task", "params"}')
-    if len(body) > state.settings.batch_limit:
-        raise InvalidParams(f"at most {state.settings.batch_limit} items per batch")
-    items: list[tuple[str, dict[str, Any]] | CrunchError] = []
-    for index, raw in enumerate(body):
-        try:
-            items.append(_parse_item(state, index, raw))
-        except CrunchError as exc:
-            items.append(exc)
-    state.admission.check(sum(1 for item in items if not isinstance(item, CrunchError)))
+    if len(body) > settings.max_batch:
+        raise BatchTooLarge(
+            f"{len(body)} items; this pod admits at most {settings.max_batch} at once "
+            "(CRUNCH_BATCH_LIMIT): split the batch"
+        )
+    items = [_parse_item(state, index, raw) for index, raw in enumerate(body)]
+    state.admission.check(sum(1 for _, params in items if not isinstance(params, CrunchError)))
     results = await asyncio.gather(*(_run_item(state, item) for item in items))
     return JSONResponse(results)
+
+
+def work_paths(context: Context) -> PathItems:
+    """One path per registered task, each with its own parameters."""
+    return {f"/work/{name}": task_operations(spec) for name, spec in sorted(context.specs.items())}
+
+
+def batch_paths(context: Context) -> PathItems:
+    item = {
+        "type": "object",
+        "required": ["task"],
+        "properties": {
+            "task": {"type": "string", "description": "a task name (see /tasks)"},
+            "params": {"type": "object", "description": "the task's parameters"},
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "/batch": {
+            "post": {
+                "summary": "Run many tasks concurrently; results in request order",
+                "description": (
+                    "An unknown task or invalid parameters fail only their item (status 422 "
+                    "in the answer). The batch is admitted as a whole: 503 + Retry-After "
+                    "when it does not fit now; 422 batch_too_large when it never could."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": context.settings.max_batch,
+                            "items": item,
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {
+                        "description": "One entry per item, in request order",
+                        "content": json_content(
+                            {
+                                "type": "array",
+                                "items": {"oneOf": [ref("BatchResult"), ref("BatchError")]},
+                            }
+                        ),
+                    },
+                    **error_responses(*BODY_ERRORS, 422, 503),
+                },
+            }
+        }
+    }

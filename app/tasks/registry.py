@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 Bound = float | Callable[["Settings"], float] | None
-_INT = re.compile(r"[+-]?\d{1,18}")
+# Integers are ASCII digits with an optional minus; numbers are spelled as in JSON.
+_INT = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# The largest integer magnitude a parameter may carry (18 digits), bounds or not.
+INT_LIMIT = 10**18 - 1
+_EMPTY: Mapping[str, Any] = {}
 _TYPES: dict[type, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
 
 
@@ -82,49 +87,60 @@ class ParamSpec:
     def parse(self, raw: Any, *, from_text: bool) -> Any:
         value = _coerce_text(self, raw) if from_text else _check_type(self, raw)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if self.minimum is not None and value < self.minimum:
-                raise InvalidParams(f"{self.name} must be >= {self.minimum:g}, got {value}")
-            if self.maximum is not None and value > self.maximum:
-                raise InvalidParams(f"{self.name} must be <= {self.maximum:g}, got {value}")
+            low, high = self.minimum, self.maximum
+            if self.type is int:
+                low = -INT_LIMIT if low is None else low
+                high = INT_LIMIT if high is None else high
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise InvalidParams(
+                    f"{self.name} is out of range: {_bounds(low, high)}, got {value}"
+                )
         if isinstance(value, str) and len(value) > self.max_length:
             raise InvalidParams(f"{self.name} is longer than {self.max_length} characters")
         return value
 
 
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"must be between {low:g} and {high:g}"
+    return f"must be >= {low:g}" if low is not None else f"must be <= {high:g}"
+
+
 def _coerce_text(param: ParamSpec, raw: Any) -> Any:
-    text = str(raw).strip()
+    # Text from a query string: only the plain ASCII spellings, nothing int() or float()
+    # would also take (no "+5", no " 5", no "1_000", no "٣", no "nan").
+    text = str(raw)
     if param.type is int:
         if not _INT.fullmatch(text):
             raise InvalidParams(f"{param.name} must be an integer, got {text[:40]!r}")
+        if len(text.lstrip("-")) > 18:
+            raise InvalidParams(f"{param.name} is out of range: {_bounds(-INT_LIMIT, INT_LIMIT)}")
         return int(text)
     if param.type is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise InvalidParams(f"{param.name} must be a number, got {text[:40]!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidParams(f"{param.name} must be a finite number")
+        if not _NUMBER.fullmatch(text):
+            raise InvalidParams(f"{param.name} must be a number, got {text[:40]!r}")
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            raise InvalidParams(f"{param.name} is out of range: must be a finite number")
         return value
     if param.type is bool:
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
+        if text in ("true", "false"):
+            return text == "true"
         raise InvalidParams(f"{param.name} must be true or false, got {text[:40]!r}")
-    return str(raw)
+    return text
 
 
 def _check_type(param: ParamSpec, raw: Any) -> Any:
-    # JSON is already typed: be strict (no "5" for 5, no true for 1).
+    # JSON is already typed: be strict (no "5" for 5, no true for 1, no 5.0 for 5).
     ok = isinstance(raw, param.type) and not (param.type is not bool and isinstance(raw, bool))
     if param.type is float and isinstance(raw, int) and not isinstance(raw, bool):
+        if abs(raw) > 10**308:
+            raise InvalidParams(f"{param.name} is out of range: must be a finite number")
         ok, raw = True, float(raw)
-    if param.type is int and isinstance(raw, int) and not isinstance(raw, bool):
-        ok = abs(raw) < 10**18
     if not ok:
         raise InvalidParams(f"{param.name} must be of type {_TYPES[param.type]}")
     if param.type is float and (raw != raw or raw in (float("inf"), float("-inf"))):
-        raise InvalidParams(f"{param.name} must be a finite number")
+        raise InvalidParams(f"{param.name} is out of range: must be a finite number")
     return raw
 
 
@@ -150,7 +166,23 @@ class TaskSpec:
     by_name: Mapping[str, ParamSpec] = field(repr=False)
 
     def validate(self, raw: Mapping[str, Any], *, from_text: bool) -> dict[str, Any]:
-        unknown = [key for key in raw if key not in self.by_name]
+        """Check parameters that all came as text (a query string) or all as JSON."""
+        return self.validate_sources(text=raw) if from_text else self.validate_sources(json=raw)
+
+    def validate_sources(
+        self, *, text: Mapping[str, Any] = _EMPTY, json: Mapping[str, Any] = _EMPTY
+    ) -> dict[str, Any]:
+        """Check parameters from a query string (``text``) and a JSON body together.
+
+        A parameter may come from either, never from both: a silent winner would hide
+        a client's mistake.
+        """
+        for key in json:
+            if key in text:
+                raise InvalidParams(
+                    f"parameter {str(key)[:40]!r} is given in both the query string and the body"
+                )
+        unknown = [key for key in (*text, *json) if key not in self.by_name]
         if unknown:
             raise InvalidParams(
                 f"unknown parameter {str(unknown[0])[:40]!r} for task {self.name!r}"
@@ -158,8 +190,10 @@ class TaskSpec:
             )
         out: dict[str, Any] = {}
         for param in self.params:
-            if param.name in raw:
-                out[param.name] = param.parse(raw[param.name], from_text=from_text)
+            if param.name in text:
+                out[param.name] = param.parse(text[param.name], from_text=True)
+            elif param.name in json:
+                out[param.name] = param.parse(json[param.name], from_text=False)
             elif param.required:
                 raise InvalidParams(f"missing parameter {param.name!r} for task {self.name!r}")
             else:

@@ -167,3 +167,18 @@ def test_dataclass_defaults_agree_with_the_settings_table() -> None:
         if setting.name in ("workers", "pod_name"):
             continue
         assert getattr(plain, setting.name) == setting.parse(setting.default()), setting.name
+
+
+def test_batch_limit_auto_is_what_an_idle_pod_admits() -> None:
+    settings = load(workers="3", queue_limit="10")
+    assert settings.batch_limit == 0
+    assert settings.max_batch == 13
+
+
+def test_batch_limit_within_reach_is_kept() -> None:
+    assert load(workers="2", queue_limit="10", batch_limit="12").max_batch == 12
+
+
+def test_batch_limit_out_of_reach_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="could never be admitted"):
+        load(workers="2", queue_limit="10", batch_limit="13")

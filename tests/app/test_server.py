@@ -160,6 +160,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ([], {"CRUNCH_SPAWN_ALLOW": "no-such-program-here"}, "no-such-program-here"),
         ([], {"CRUNCH_TASK_MODULES": "no_such_module"}, "no_such_module"),
         ([], {"CRUNCH_SPIN_MIN": "900", "CRUNCH_SPIN_MAX": "100"}, "CRUNCH_SPIN_MIN"),
+        (
+            [],
+            {"CRUNCH_WORKERS": "2", "CRUNCH_QUEUE_LIMIT": "64", "CRUNCH_BATCH_LIMIT": "256"},
+            "CRUNCH_BATCH_LIMIT (256) is larger than CRUNCH_WORKERS + CRUNCH_QUEUE_LIMIT (66)",
+        ),
     ],
 )
 def test_bad_configuration_fails_at_start_with_one_line(

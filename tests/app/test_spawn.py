@@ -74,8 +74,9 @@ PRINT_THEN_SLEEP = "import time; print('started', flush=True); time.sleep(5)"
 # validate_args
 
 
-def test_no_args_is_an_empty_list() -> None:
-    assert validate_args(None) == []
+def test_null_args_are_refused() -> None:
+    with pytest.raises(InvalidParams, match="list of strings"):
+        validate_args(None)
 
 
 def test_plain_args_pass_unchanged() -> None:

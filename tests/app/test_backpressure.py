@@ -1,0 +1,134 @@
+"""Backpressure before parsing, against a real server: past the refusal budget a request
+waits unread for a place instead of being refused, probes are never held, and a flood of
+clients that retry at once still gets its accepted work done."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+
+from tests.conftest import Server
+
+
+def held_total(client: httpx.Client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("crunch_held_total "):
+            return float(line.split()[1])
+    raise AssertionError("crunch_held_total is not exported")
+
+
+async def _occupy(server: Server, seconds: float) -> asyncio.Task[httpx.Response]:
+    """Start a nap that takes the only worker; return once the pool reports it busy."""
+
+    async def nap() -> httpx.Response:
+        async with server.async_client() as client:
+            return await client.get("/work/nap", params={"seconds": seconds})
+
+    task = asyncio.create_task(nap())
+    async with server.async_client() as client:
+        for _ in range(200):
+            metrics = (await client.get("/metrics")).text
+            if "crunch_pool_busy_workers 1.0" in metrics:
+                return task
+            await asyncio.sleep(0.02)
+    raise AssertionError("the nap never started")
+
+
+async def test_past_the_budget_a_request_waits_for_a_place_instead_of_a_refusal(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve(workers=1, queue_limit=0, reject_rate=1, hold_timeout=30)
+    first = await _occupy(server, 1.0)
+    async with server.async_client() as refused, server.async_client() as held:
+        # One refusal in the budget: answered at once, as always.
+        answer = await refused.get("/work/nap", params={"seconds": 0})
+        assert answer.status_code == 503
+        assert "retry-after" in answer.headers
+        # The budget is spent: the next one is held unread until the worker is free.
+        later = asyncio.create_task(held.get("/work/nap", params={"seconds": 0}))
+        async with server.async_client() as probe:
+            health = await probe.get("/healthz")  # probes are never held
+            assert health.status_code == 200
+            assert not later.done()
+            assert (await probe.get("/metrics")).text.count("crunch_held_requests 1.0") == 1
+        done_first = await first
+        served = await later
+    assert done_first.status_code == 200
+    assert served.status_code == 200
+    assert served.json()["result"] >= done_first.json()["result"]  # ran after the first
+
+
+async def test_a_held_request_is_refused_after_the_hold_timeout(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve(workers=1, queue_limit=0, reject_rate=1, hold_timeout=0.2)
+    first = await _occupy(server, 5.0)
+    async with server.async_client() as a, server.async_client() as b:
+        assert (await a.get("/work/nap", params={"seconds": 0})).status_code == 503
+        answer = await b.get("/work/nap", params={"seconds": 0})
+        assert answer.status_code == 503
+        assert "retry-after" in answer.headers
+        assert not first.done()  # refused long before the worker came free
+    with httpx.Client(base_url=server.url) as client:
+        assert held_total(client) >= 1
+    assert (await first).status_code == 200
+
+
+async def test_a_retry_storm_cannot_starve_probes_or_accepted_work(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve(workers=2, queue_limit=4, reject_rate=20, hold_timeout=0.5)
+    end = time.monotonic() + 3.0
+    statuses: list[int] = []
+    missing_retry_after = 0
+    bad_answers = 0
+
+    async def client() -> None:
+        nonlocal missing_retry_after, bad_answers
+        async with server.async_client(timeout=10) as http:
+            for _ in range(500):  # bounded in count and time
+                if time.monotonic() > end:
+                    return
+                answer = await http.get("/work/nap", params={"seconds": 0.02})
+                statuses.append(answer.status_code)
+                if answer.status_code == 503 and "retry-after" not in answer.headers:
+                    missing_retry_after += 1
+                if answer.status_code == 200 and answer.json().get("task") != "nap":
+                    bad_answers += 1
+                # Retry at once, whatever Retry-After says.
+
+    flood = [asyncio.create_task(client()) for _ in range(40)]
+    health: list[int] = []
+    async with server.async_client(timeout=10) as probe:
+        await asyncio.sleep(0.5)
+        while time.monotonic() < end:
+            health.append((await probe.get("/healthz")).status_code)
+            await asyncio.sleep(0.05)
+    await asyncio.gather(*flood)
+
+    assert health and set(health) == {200}
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(200) > 0
+    assert missing_retry_after == 0
+    assert bad_answers == 0
+    with httpx.Client(base_url=server.url) as http:
+        assert held_total(http) > 0
+        metrics = http.get("/metrics").text
+    assert "crunch_held_requests 0.0" in metrics  # nobody left behind
+
+
+async def test_with_no_budget_every_refusal_is_answered_at_once(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve(workers=1, queue_limit=0, reject_rate=0)
+    first = await _occupy(server, 2.0)
+    async with server.async_client() as http:
+        for _ in range(5):
+            assert (await http.get("/work/nap", params={"seconds": 0})).status_code == 503
+    assert not first.done()
+    with httpx.Client(base_url=server.url) as client:
+        assert held_total(client) == 0
+    assert (await first).status_code == 200

@@ -3,7 +3,8 @@
 # wrapper module under scripts/e2e/go/<name> (go.mod pins the upstream module and,
 # where upstream uses local replace lines, the matching releases). Output: $BIN.
 # A program is rebuilt only when its wrapper module changed (stamp = hash of go.mod,
-# go.sum and flags). Usage: build-bins.sh [component...]   (default: all)
+# go.sum and flags). Usage: build-bins.sh [--check] [component...]   (default: all)
+# --check builds nothing: it prints the components that would be built, exit 1 if any.
 source "$(dirname "$0")/lib.sh"
 
 k8s_ldflags() {
@@ -25,11 +26,14 @@ declare -A PKGS=(
   [local-path-provisioner]="github.com/rancher/local-path-provisioner=local-path-provisioner"
   [prometheus-adapter]="sigs.k8s.io/prometheus-adapter/cmd/adapter=prometheus-adapter"
   [traefik]="github.com/traefik/traefik/v3/cmd/traefik=traefik"
+  [metrics-server]="sigs.k8s.io/metrics-server/cmd/metrics-server=metrics-server"
+  [keda]="github.com/kedacore/keda/v2/cmd/operator=keda-operator github.com/kedacore/keda/v2/cmd/adapter=keda-adapter"
 )
 declare -A TAGS=([kubernetes]="selinux,notest,grpcnotrace")
 ldflags_of() {
   case $1 in
     kubernetes) k8s_ldflags ;;
+    keda) echo "-s -w -X github.com/kedacore/keda/v2/version.Version=$(awk '$1=="github.com/kedacore/keda/v2"{print $2}' "$E2E_DIR/go/keda/go.mod")" ;;
     traefik) echo "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(awk '/^require/{print $3}' "$E2E_DIR/go/traefik/go.mod")" ;;
     *) echo "-s -w" ;;
   esac
@@ -44,7 +48,8 @@ build_one() {
     want=0
     for pair in ${PKGS[$name]}; do [ -x "$BIN/${pair#*=}" ] || want=1; done
   fi
-  [ $want = 0 ] && { log "$name: cached"; return 0; }
+  [ $want = 0 ] && { [ "$CHECK" = 1 ] || log "$name: cached"; return 0; }
+  [ "$CHECK" = 1 ] && { echo "$name"; STALE=1; return 0; }
   for pair in ${PKGS[$name]}; do
     pkg=${pair%%=*} out=${pair#*=} t0=$(now)
     (cd "$dir" && "${NICE[@]}" go build -p "$GOMAXPROCS" -tags "${TAGS[$name]:-}" -ldflags "$ld" -o "$BIN/$out" "$pkg")
@@ -55,13 +60,20 @@ build_one() {
 
 build_pause() {
   local src=$E2E_DIR/images/pause/pause.c
-  if [ -x "$BIN/pause" ] && [ "$BIN/pause" -nt "$src" ]; then log "pause: cached"; return 0; fi
+  if [ -x "$BIN/pause" ] && [ "$(cat "$BIN/.stamp-pause" 2>/dev/null)" = "$(sha256sum < "$src")" ]; then
+    [ "$CHECK" = 1 ] || log "pause: cached"; return 0
+  fi
+  [ "$CHECK" = 1 ] && { echo pause; STALE=1; return 0; }
   "${NICE[@]}" cc -Os -static -o "$BIN/pause" "$src" && strip "$BIN/pause"
+  sha256sum < "$src" > "$BIN/.stamp-pause"
   log "pause: built"
 }
 
+CHECK=0 STALE=0
+[ "${1:-}" = --check ] && { CHECK=1; shift; }
 comps=("$@")
-[ ${#comps[@]} -eq 0 ] && comps=(pause kubernetes etcd coredns cri-tools local-path-provisioner prometheus-adapter traefik)
+[ ${#comps[@]} -eq 0 ] && comps=(pause kubernetes etcd coredns cri-tools local-path-provisioner prometheus-adapter traefik metrics-server keda)
 for c in "${comps[@]}"; do
   if [ "$c" = pause ]; then build_pause; else build_one "$c"; fi
 done
+[ "$STALE" = 0 ]

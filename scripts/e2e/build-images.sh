@@ -15,17 +15,20 @@ fresh() { # IMAGE STAMP -> 0 when the saved tarball matches the inputs
 save() { local t; t=$(tarname "$1"); docker save "$1" "${@:3}" -o "$t.tmp" && mv "$t.tmp" "$t" && echo "$2" > "$t.stamp"; log "image $1 saved"; }
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
-# static IMAGE PATH-IN-IMAGE BINARY [EXTRA-TAG...]: a one-binary image.
+# static IMAGE PATH-IN-IMAGE BINARY [EXTRA-TAG...]: a one-binary image (runs as
+# $STATIC_USER when set: for manifests that demand runAsNonRoot without a user).
 static() {
   local image=$1 dest=$2 bin=$3 st d; shift 3
   if [ ! -x "$bin" ] && [ -n "${E2E_PARTIAL:-}" ]; then log "image $image skipped: no $bin yet"; return; fi
-  st=$(stamp_of "$bin" <(echo "$image $dest $*"))
+  st=$(stamp_of "$bin" <(echo "$image $dest $* ${STATIC_USER:-}"))
   if fresh "$image" "$st"; then log "image $image cached"; return; fi
   d=$(mktemp -d); mkdir -p "$d/$(dirname "$dest")" "$d/tmp" "$d/etc"; chmod 1777 "$d/tmp"
   cp "$bin" "$d/$dest"
   echo 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' > "$d/etc/passwd"
   echo 'nogroup:x:65534:' > "$d/etc/group"
-  tar -C "$d" --numeric-owner --owner=0 --group=0 -c . | docker import \
+  local user=()
+  [ -n "${STATIC_USER:-}" ] && user=(-c "USER $STATIC_USER")
+  tar -C "$d" --numeric-owner --owner=0 --group=0 -c . | docker import "${user[@]}" \
     -c "ENV PATH=/usr/local/bin:/usr/bin:/bin" -c "ENTRYPOINT [\"$dest\"]" - "$image" >/dev/null
   rm -rf "$d"
   local extra=()
@@ -64,6 +67,11 @@ static registry.k8s.io/coredns/coredns:$COREDNS_VERSION /coredns "$BIN/coredns"
 static crunch-e2e/local-path-provisioner:1 /usr/local/bin/local-path-provisioner "$BIN/local-path-provisioner"
 static crunch-e2e/prometheus-adapter:1 /adapter "$BIN/prometheus-adapter"
 static crunch-e2e/traefik:1 /traefik "$BIN/traefik"
+# Autoscaling modes cpu (metrics-server) and keda (operator + metrics apiserver).
+static crunch-e2e/metrics-server:1 /metrics-server "$BIN/metrics-server"
+# KEDA's manifests ask for runAsNonRoot and name no user: the image does (as upstream's).
+STATIC_USER=65532:65532 static crunch-e2e/keda-operator:1 /keda "$BIN/keda-operator"
+STATIC_USER=65532:65532 static crunch-e2e/keda-adapter:1 /keda-adapter "$BIN/keda-adapter"
 
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$BIN/kube-proxy" "$BIN/kubectl" "$E2E_DIR/images/cni/routes-cni" "$ctx/"

@@ -6,8 +6,17 @@
 #     (content only, pinned; unpacked on first use), committed as the node image.
 # Cached: the image is rebuilt only when an input changes (label crunch-e2e.stamp),
 # and saved under .cache/e2e/images so a fresh Docker engine only needs `docker load`.
+# build-node-image.sh --inputs prints the hash of everything the images are made from
+# (recorded in $CACHE/images.inputs after a build; cache-status.sh compares it).
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/host-quirks/flags.sh"
+
+inputs() {
+  { cat "$E2E_DIR"/{lib.sh,rootfs.sh,build-images.sh,build-node-image.sh}
+    find "$E2E_DIR/node" "$E2E_DIR/images" "$E2E_DIR/host-quirks" -type f | sort | xargs cat
+    cat "$BIN"/.stamp-* 2>/dev/null; } | sha256sum | cut -c1-16
+}
+if [ "${1:-}" = --inputs ]; then inputs; exit 0; fi
 
 BASE=$("$E2E_DIR/rootfs.sh" node systemd systemd-sysv containerd runc containernetworking-plugins \
   conntrack iptables nftables iproute2 ethtool util-linux mount kmod libseccomp2 bash \
@@ -18,8 +27,10 @@ stamp=$( { echo "$BASE $K8S_VERSION"; cat "$E2E_DIR/node/Dockerfile"; find "$E2E
            sha256sum "$BIN"/{kubelet,kubeadm,kubectl,crictl}; cat "${tars[@]/%/.stamp}"; } | sha256sum | cut -c1-16)
 saved=$IMAGES/node-$stamp.tar
 have=$(docker image inspect -f '{{ index .Config.Labels "crunch-e2e.stamp" }}' "$NODE_IMAGE" 2>/dev/null || true)
-if [ "$have" = "$stamp" ]; then log "node image $NODE_IMAGE cached"; exit 0; fi
-if [ -s "$saved" ]; then docker load -i "$saved" >/dev/null && log "node image loaded from $saved" && exit 0; fi
+if [ "$have" = "$stamp" ] && [ -s "$saved" ]; then log "node image $NODE_IMAGE cached"; inputs > "$CACHE/images.inputs"; exit 0; fi
+if [ -s "$saved" ]; then
+  docker load -i "$saved" >/dev/null && log "node image loaded from $saved" && inputs > "$CACHE/images.inputs" && exit 0
+fi
 
 t0=$(now)
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"; docker rm -f crunch-e2e-node-build >/dev/null 2>&1 || true' EXIT
@@ -48,3 +59,4 @@ docker commit \
 rm -f "$IMAGES"/node-*.tar
 docker save "$NODE_IMAGE" -o "$saved.tmp" && mv "$saved.tmp" "$saved"
 log "node image $NODE_IMAGE built in $(( $(now) - t0 )) s"
+inputs > "$CACHE/images.inputs"

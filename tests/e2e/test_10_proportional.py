@@ -1,0 +1,123 @@
+"""10. Replicas track the offered load. With the test-only `hold` task (a worker held
+without CPU, tests/e2e/fixtures/e2e_hold.py) a 2-core machine can offer many pods'
+worth of work: at 2 x and then 4 x one pod's capacity (1 worker per pod), the steady
+number of crunch-web pods is within the HPA's tolerance (10 %) of what the target
+predicts (k busy workers / target 0.5 = 2k pods: 4, then 8, spread over the three
+workers), and after the load it scales back to the minimum of 2."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from tests.e2e.cluster import ROOT, Cluster
+from tests.e2e.conftest import record
+from tests.e2e.load import OpenLoopLoad
+from tests.e2e.test_03_autoscale import Recorder
+
+VALUES = ROOT / "tests" / "e2e" / "fixtures" / "values-hold.yaml"
+HOLD_MS = 1000
+TARGET = 0.5  # autoscaling.targetSaturation in values-hold.yaml
+TOLERANCE = 0.1  # the HPA controller's default --horizontal-pod-autoscaler-tolerance
+STEADY_S = 45.0  # no change for three HPA periods: the replica count has settled
+
+
+def band(busy_workers: float) -> tuple[int, int]:
+    """Replica counts at which the HPA stays put for this load: the per-pod metric
+    busy / r is within the tolerance of the target."""
+    predicted = busy_workers / TARGET
+    return math.floor(predicted / (1 + TOLERANCE)), math.ceil(predicted / (1 - TOLERANCE))
+
+
+def _steady(cluster: Cluster, name: str, timeout: float) -> dict[str, Any]:
+    """Wait until the Deployment's replica count has not changed for STEADY_S and every
+    pod is Ready; returns what it settled at."""
+    last: tuple[int, float] | None = None
+
+    def settled() -> dict[str, Any] | None:
+        nonlocal last
+        dep = cluster.get("deployment", name)
+        replicas = dep["spec"]["replicas"]
+        now = time.monotonic()
+        if last is None or last[0] != replicas:
+            last = (replicas, now)
+            return None
+        ready = dep["status"].get("readyReplicas", 0) >= replicas
+        if ready and now - last[1] >= STEADY_S:
+            return {"replicas": replicas, "nodes": _nodes(cluster)}
+        return None
+
+    return dict(cluster.wait_for(f"{name} to settle", settled, timeout=timeout, interval=3))
+
+
+def _nodes(cluster: Cluster) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in cluster.pods("web"):
+        node = p["spec"].get("nodeName", "?")
+        out[node] = out.get(node, 0) + 1
+    return out
+
+
+def test_replicas_track_two_and_four_times_one_pods_capacity(kind: Cluster) -> None:
+    cluster = kind
+    cluster.deploy("hold", "-f", str(VALUES), image=cluster.fixture_image)
+    name = cluster.deployment_name("web")
+    min_replicas = cluster.get("hpa", name)["spec"]["minReplicas"]
+    cluster.wait_for(
+        "the HPA at its minimum with a current metric",
+        lambda: (
+            (h := cluster.get("hpa", name))["status"].get("currentReplicas") == min_replicas
+            and h["status"].get("currentMetrics")
+        ),
+        timeout=300,
+    )
+    path = f"/work/hold?ms={HOLD_MS}"
+    rate = 1000 / HOLD_MS  # one pod's capacity: its one worker always busy
+
+    t0 = time.time()
+    rec = Recorder(cluster, t0).start()
+    steps: list[dict[str, Any]] = []
+    loads = [OpenLoopLoad(cluster.ingress_url, path, rate=2 * rate, duration=800).start()]
+    try:
+        steps.append({"load_x": 2, "band": band(2), **_steady(cluster, name, timeout=360)})
+        steps[-1]["settled_s"] = round(time.time() - t0, 1)
+        # Another 2 x on top: 4 x in all, without a gap in the offered load.
+        loads.append(OpenLoopLoad(cluster.ingress_url, path, rate=2 * rate, duration=600).start())
+        steps.append({"load_x": 4, "band": band(4), **_steady(cluster, name, timeout=360)})
+        steps[-1]["settled_s"] = round(time.time() - t0, 1)
+    finally:
+        for load in loads:
+            load.stop()
+    load_stopped = time.time() - t0
+    cluster.wait_for(
+        "scale-down to the minimum",
+        lambda: cluster.get("deployment", name)["spec"]["replicas"] == min_replicas,
+        timeout=420,
+    )
+    down_at = time.time() - t0
+    rec.stop()
+    peak = max((s.get("replicas", 0) for s in rec.samples), default=0)
+    failures = [f for load in loads for f in load.failures(allow_honest_503=True)]
+    record(
+        "proportional",
+        {
+            "hold_ms": HOLD_MS,
+            "target": TARGET,
+            "min_replicas": min_replicas,
+            "peak_replicas": peak,
+            "steps": steps,
+            "load_stopped_s": load_stopped,
+            "scaled_down_s": down_at,
+            "scale_down_after_load_s": down_at - load_stopped,
+            "loads": [load.summary() for load in loads],
+            "failures": [f.__dict__ for f in failures[:20]],
+            "timeline": rec.samples,
+        },
+    )
+    assert not failures, failures[:5]
+    for step in steps:
+        low, high = step["band"]
+        assert low <= step["replicas"] <= high, step
+    assert peak >= 8, peak
+    assert len(steps[-1]["nodes"]) == 3, steps[-1]["nodes"]

@@ -1,0 +1,122 @@
+"""The kind e2e's own scripts, without a cluster: what a fresh clone meets first."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E = ROOT / "scripts" / "e2e"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "CRUNCH_E2E_CACHE": str(tmp_path / "cache"), **extra}
+
+
+def _run(tmp_path: Path, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(E2E / script), *args],
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_taken_ingress_port_stops_the_run_before_any_build(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = _run(
+            tmp_path, "kind.sh", "preflight", E2E_INGRESS_PORT=str(port), E2E_CLUSTER="crunch-t"
+        )
+    assert proc.returncode == 1, proc
+    assert f"127.0.0.1:{port} (the Ingress port) is already in use" in proc.stderr
+    assert "E2E_INGRESS_PORT=" in proc.stderr
+    assert not (tmp_path / "cache" / "bin" / "kind").exists()
+
+
+def test_a_free_port_and_name_pass_the_preflight(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _run(
+        tmp_path, "kind.sh", "preflight", E2E_INGRESS_PORT=str(port), E2E_CLUSTER="crunch-t-free"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_an_empty_cache_is_reported_cold_with_what_is_missing(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "cache-status.sh")
+    assert proc.returncode == 1
+    line = proc.stdout.strip()
+    assert line.startswith("cold: "), line
+    assert "Go programs not built: " in line and "kubernetes" in line, line
+    assert "\n" not in line
+
+
+def _run_dir(tmp_path: Path, decision: float, ready: float) -> Path:
+    d = tmp_path / f"run-{decision}"
+    d.mkdir()
+    (d / "timings.json").write_text(json.dumps({"kubernetes_bins": 0, "total": 900}))
+    data = {
+        "mode": "keda",
+        "scale_decision_s": decision,
+        "new_pods_ready_s": ready,
+        "min_replicas": 2,
+        "peak_replicas": 5,
+        "honest_503": 0,
+        "p99_step_s": 0.9,
+        "scale_down_after_load_s": 48.0,
+        "failures": [],
+        "rate_rps": 6.0,
+    }
+    (d / "autoscale-keda.json").write_text(json.dumps(data))
+    return d
+
+
+def test_the_report_of_a_run_marks_each_goal_and_leaves_the_docs_alone(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    run = _run_dir(tmp_path, decision=25.0, ready=29.0)
+    proc = subprocess.run(
+        [sys.executable, str(E2E / "report.py"), "--results", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=tmp_path,
+    )
+    report = (run / "report.md").read_text()
+    assert "| K1 | keda | 25.0 s ≤ 30 s: **pass** | 29.0 s ≤ 60 s: **pass** |" in report
+    assert "| K3 | keda | 25.0 s ≤ 20 s: **MISS** | 29.0 s ≤ 30 s: **pass** |" in report
+    assert "| prometheus-adapter | not run |" in report
+    assert list(docs.iterdir()) == [], proc.stdout
+
+
+def test_the_docs_get_the_median_of_several_runs_only_when_asked(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "e2e.md").write_text(
+        "intro\n<!-- e2e-results:begin -->\nold\n<!-- e2e-results:end -->\nrest\n"
+    )
+    runs = [_run_dir(tmp_path, d, r) for d, r in ((12.0, 20.0), (30.0, 40.0), (18.0, 25.0))]
+    subprocess.run(
+        [sys.executable, str(E2E / "report.py"), "--docs", str(docs), "--results", *map(str, runs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = (docs / "e2e.md").read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert (
+        "| K3 | keda | 18.0 [12.0-30.0] s ≤ 20 s: **pass** | 25.0 [20.0-40.0] s ≤ 30 s: **pass** |"
+        in text
+    )

@@ -160,7 +160,8 @@ def apply_dry_run(kind: Cluster, manifest: str) -> subprocess.CompletedProcess[s
 def pods_only(rendered: str) -> str:
     """The Deployments and Pods of a render (CRDs of other modes may be absent here)."""
     docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("Deployment", "Pod")]
-    return yaml.safe_dump_all(docs)
+    out: str = yaml.safe_dump_all(docs)
+    return out
 
 
 @pytest.fixture(scope="module")

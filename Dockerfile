@@ -57,6 +57,12 @@ ENV PATH=/opt/crunch/bin:/usr/local/bin:/usr/bin:/bin \
     TMPDIR=/tmp \
     CRUNCH_HOST=0.0.0.0 \
     CRUNCH_PORT=8080
+# tini is PID 1: it hands signals to crunch and reaps orphans (a spawned program's own
+# children that outlive it would otherwise stay zombies for the container's life).
+# The offline base has it already; on the official base it comes from Debian.
+RUN command -v tini >/dev/null 2>&1 || { apt-get update \
+        && apt-get install -y --no-install-recommends tini=0.19.0-1 \
+        && rm -rf /var/lib/apt/lists/*; }
 COPY --from=build /opt/crunch /opt/crunch
 # Numeric user and group: Kubernetes' runAsNonRoot can verify them without /etc/passwd.
 USER 10001:10001
@@ -65,6 +71,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["/opt/crunch/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CRUNCH_PORT', '8080'), timeout=2)"]
-# Exec form: the Python process is PID 1 and receives SIGTERM itself (no shell in between).
-ENTRYPOINT ["/opt/crunch/bin/crunch"]
+# Exec form, no shell: tini (PID 1) forwards SIGTERM/SIGINT to crunch, its only child,
+# and exits with crunch's exit code.
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/crunch/bin/crunch"]
 CMD ["serve"]

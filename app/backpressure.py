@@ -11,9 +11,12 @@ has no room and the budget is spent, a request that arrives on a connection is n
 parsed: the connection stops being read (``pause_reading``), its bytes wait, and the
 kernel's buffers push back on the client. A held connection is read again, oldest
 first, as soon as the pool has room for it, or after ``hold_timeout`` seconds, when it
-is parsed and refused as usual. Holding costs the loop nothing per retry, so a flood
-of retrying clients costs at most ``reject_rate`` refusals per second plus one per held
-connection per ``hold_timeout``.
+is parsed and refused as usual. Holding costs the loop nothing per retry. While any
+request is held, new ones queue behind it (first come, first served), so in a lasting
+flood the budget is not spent at all: the loop refuses about one request per held
+connection per ``hold_timeout``, however fast the clients retry. The budget itself is
+for short bursts and for ordinary overload (clients that do wait), which it leaves as
+it was: every refusal at once.
 
 Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are never held, nor is any
 request during a drain (it is refused at once so clients go elsewhere), nor the rest of

@@ -142,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reject_rate",
         _float(0.0, 1_000_000),
-        _const("200"),
+        _const("1000"),
         "Refusals per second answered at once while the queue is full. Past it, requests "
         "wait unread (the connection is not read, TCP pushes back) until a place frees or "
         "the hold timeout passes, so clients that retry at once cannot make the event loop "
@@ -311,7 +311,7 @@ class Settings:
     port: int = 8080
     workers: int = 1
     queue_limit: int = 64
-    reject_rate: float = 200.0
+    reject_rate: float = 1000.0
     hold_timeout: float = 1.0
     task_timeout: float = 30.0
     aging: float = 0.5

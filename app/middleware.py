@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -16,6 +18,18 @@ if TYPE_CHECKING:
     from app.metrics import Metrics
 
 _METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CUT = b'{"error":"draining","detail":"the server stopped before the request finished"}'
+_CUT_START: Message = {
+    "type": "http.response.start",
+    "status": 503,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_CUT)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ],
+}
+_CUT_BODY: Message = {"type": "http.response.body", "body": _CUT}
 _VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -97,11 +111,13 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
@@ -109,6 +125,13 @@ class RequestContextMiddleware:
         metrics.inflight += 1
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # Only a forced exit cancels a request: answer it in the contract's JSON
+            # (uvicorn would send a plain-text 500 and log a traceback), then let it end.
+            if not started_response:
+                with contextlib.suppress(Exception):
+                    await send_with_id(dict(_CUT_START))
+                    await send_with_id(dict(_CUT_BODY))
         finally:
             metrics.inflight -= 1
             elapsed = time.perf_counter() - started

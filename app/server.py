@@ -4,6 +4,11 @@ uvicorn alone stops accepting connections at once on SIGTERM. crunch first drain
 readiness turns 503 (so Kubernetes and balancers stop sending), new work is
 refused with 503 + Retry-After, in-flight requests finish (up to the drain
 timeout), and only then does uvicorn shut down. The process exits 0.
+
+A second SIGTERM or SIGINT stops at once: every queued or running task fails with
+503 ``draining`` (its worker is killed), running programs are killed (their streams
+end with the status line), the cut requests get their JSON answers, and the process
+exits 0 (within about a second; uvicorn is forced out after ``FORCE_AFTER_S``).
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ from types import FrameType
 
 import uvicorn
 
-from app.backpressure import Gate, HeldCollector, StateRoom, protocol_class
+from app.backpressure import Gate, HeldCollector, StateRoom
 from app.config import Settings
+from app.errors import Draining
 from app.logs import configure
 from app.main import create_app
+from app.protocol import protocol_class
 from app.state import AppState
 
 log = logging.getLogger("crunch")
+
+# After a second signal: how long the cut requests get to write their answers.
+FORCE_AFTER_S = 2.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -31,6 +41,7 @@ class DrainingServer(uvicorn.Server):
         self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Future[None] | None = None
+        self._stopping = False
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()
@@ -39,13 +50,40 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in _captured_signals: uvicorn would re-raise it at exit and the
         # process would end "killed by SIGTERM" instead of exiting 0 after a clean drain.
-        if self.draining or self._loop is None or not self.started:
+        if self._loop is None or not self.started:
             self.should_exit = True
-            if self.draining and sig == signal.SIGINT:
-                self.force_exit = True
+            return
+        if self.draining:
+            self._loop.call_soon_threadsafe(self._stop_now, sig)
             return
         self.draining = True
         self._loop.call_soon_threadsafe(self._begin_drain, sig)
+
+    def _stop_now(self, sig: int) -> None:
+        """The second signal: cut what is in flight, with JSON answers, and exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        state = self.state
+        log.warning(
+            "stopping now",
+            extra={"signal": signal.Signals(sig).name, "inflight": state.metrics.inflight},
+        )
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+        state.admission.begin_drain()
+        state.pool.abort(
+            Draining("the server was stopped before the task finished", retry_after=1.0)
+        )
+        state.spawner.kill_all()
+        # uvicorn's shutdown lets the cut requests write their answers, then closes
+        # their connections; past FORCE_AFTER_S it stops waiting for anything.
+        self.should_exit = True
+        assert self._loop is not None
+        self._loop.call_later(FORCE_AFTER_S, self._force)
+
+    def _force(self) -> None:
+        self.force_exit = True
 
     def _begin_drain(self, sig: int) -> None:
         self.state.admission.begin_drain()
@@ -86,7 +124,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=protocol_class(gate),
+        http=protocol_class(gate, settings.header_timeout),
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -64,6 +64,7 @@ class Spawner:
         self.output_limit = output_limit
         self.concurrency = concurrency
         self.running = 0
+        self._live: set[asyncio.subprocess.Process] = set()
         self._reapers: set[asyncio.Future[int | None]] = set()
 
     @classmethod
@@ -85,6 +86,12 @@ class Spawner:
         """Wait until every program a departed client left behind has been reaped."""
         while self._reapers:
             await asyncio.gather(*self._reapers, return_exceptions=True)
+
+    def kill_all(self) -> None:
+        """Kill every running program now (a second signal): each stream ends at once
+        with its status line."""
+        for proc in list(self._live):
+            _kill(proc)
 
     def resolve(self, name: str) -> str:
         path = self.programs.get(name)
@@ -120,6 +127,7 @@ class Spawner:
                 cwd="/",
                 start_new_session=True,
             )
+            self._live.add(proc)
             assert proc.stdout is not None
             deadline = started + self.timeout
             while True:
@@ -156,6 +164,8 @@ class Spawner:
             yield (json.dumps(status) + "\n").encode()
         finally:
             lease.release()
+            if proc is not None:
+                self._live.discard(proc)
             if proc is not None and proc.returncode is None:
                 # The client left early. No await here (a generator closed by the
                 # garbage collector may not await): kill now, reap in the background.

@@ -24,6 +24,8 @@ END = "<!-- bench:results:end -->"
 COLORS = {
     "crunch": "#d62728",
     "crunch-nice0": "#ff9896",
+    "crunch-nohold": "#ff9896",
+    "crunch-haproxy": "#8c564b",
     "blocking": "#7f7f7f",
     "threadpool": "#bcbd22",
     "executor": "#1f77b4",
@@ -97,7 +99,8 @@ def _conditions(results: dict[str, Any]) -> str:
         f"commit `{meta['commit']}`, Python {meta['python']}, {meta['cpus']} CPUs, "
         f"{meta['started']} → {meta['finished']} (UTC).",
         "",
-        "| rep | load avg before → after (1/5/15 min) | inline `spin` ~50 / ~200 / ~1 ms "
+        "| rep | load avg before → after (1/5/15 min) | inline `spin` ~50 / ~200 / ~1 "
+        "(/ ~25: S10) ms "
         "| generator self-test: bulk p99, probe p99 (ms) | minutes |",
         "|---|---|---|---|---|",
     ]
@@ -106,7 +109,9 @@ def _conditions(results: dict[str, Any]) -> str:
         after = "/".join(f"{x:.1f}" for x in rep["load_after"])
         sizes = rep["sizes"]
         spins = " / ".join(
-            f"{sizes[k]['ms']:.1f} ms (n={sizes[k]['n']})" for k in ("task", "big", "small")
+            f"{sizes[k]['ms']:.1f} ms (n={sizes[k]['n']})"
+            for k in ("task", "big", "small", "storm")
+            if k in sizes
         )
         bulk = rep["selftest"]["bulk"]
         probe = rep["selftest"]["probe"]
@@ -364,6 +369,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     _cdf_axes(ax2, "S6 latency (closed loop)")
     save(fig, "bench-s6-http.png")
 
+    if all("S10" in r for r in reps):
+        plot_s10(plt, reps, note, save)
+
     # S7: memory.
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.38
@@ -388,6 +396,52 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     ax.set_title("S7 memory, idle (light) and under load (dark); median", fontsize=10)
     save(fig, "bench-s7-memory.png")
     return made
+
+
+def plot_s10(plt: Any, reps: list[dict[str, Any]], note: str, save: Any) -> None:
+    """S10: goodput in the storm against each server's own peak, /healthz, refusals."""
+    names = list(dict.fromkeys(name for r in reps for name in r["S10"]))
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.2, 1.6, 1]}
+    )
+    for i, name in enumerate(names):
+        ratios = sorted(
+            r["S10"][name]["goodput"] / r["S10"][name]["base_goodput"]
+            for r in reps
+            if name in r["S10"] and r["S10"][name]["base_goodput"]
+        )
+        if not ratios:
+            continue
+        med = ratios[len(ratios) // 2]
+        ax1.bar(i, med, color=_color(name))
+        ax1.errorbar(i, med, yerr=[[med - ratios[0]], [ratios[-1] - med]], color="black", capsize=3)
+        ax1.text(i, ratios[-1], f"{med:.2f}", ha="center", va="bottom", fontsize=8)
+        hist = _merged([r["S10"][name]["probe"]["latency_ms"].get("hdr", "") for r in reps])
+        xs, ys = _cdf_points(hist)
+        if xs:
+            ax2.step(xs, ys, where="post", label=name, color=_color(name))
+        rej = sorted(r["S10"][name]["rejections_per_s"] for r in reps if name in r["S10"])
+        ax3.bar(i, max(rej[len(rej) // 2], 0.1), color=_color(name))
+        ax3.text(
+            i,
+            max(rej[len(rej) // 2], 0.1),
+            f"{rej[len(rej) // 2]:.0f}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax1.axhline(0.8, color="#d62728", lw=0.6, ls=":", label="goal: 0.8 x")
+    ax1.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax1.set_ylabel("storm goodput / own peak without 503s")
+    ax1.set_title("S10 goodput in a retry storm (median, min-max)", fontsize=10)
+    ax1.legend(fontsize=8)
+    ax2.axvline(10.0, color="#d62728", lw=0.6, ls=":")
+    _cdf_axes(ax2, f"S10 /healthz during the storm ({note})")
+    ax3.set_yscale("log")
+    ax3.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax3.set_ylabel("503 answers per second (log)")
+    ax3.set_title("S10 refusals per second (median)", fontsize=10)
+    save(fig, "bench-s10-storm.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,6 +137,10 @@ def _http_peers(
     }
 
 
+def _storm_ratio(rep: dict[str, Any], name: str) -> float:
+    return _div(_get(rep, "S10", name, "goodput"), _get(rep, "S10", name, "base_goodput"))
+
+
 def _p(data: dict[str, Any], hist: str, status: str | None, q: str) -> float:
     if status is None:
         return _get(data, hist, q)
@@ -280,6 +284,73 @@ GOALS: tuple[Goal, ...] = (
         },
         lambda r: _div(_get(r, "S6", "crunch", "rps"), _get(r, "S6", "bare", "rps")),
         lambda x: x >= 0.4,
+    ),
+    Goal(
+        "S10",
+        "retry storm (200 clients resending at once, ~25 ms tasks): goodput (req/s) — vs "
+        "the same server's peak without 503s (16 clients, just before)",
+        "≥ 0.8 x",
+        "req/s",
+        lambda r: _get(r, "S10", "crunch", "goodput"),
+        lambda r: {
+            "peak": _get(r, "S10", "crunch", "base_goodput"),
+            **_http_peers(r, "S10", lambda d: _get(d, "goodput")),
+        },
+        lambda r: _div(
+            _get(r, "S10", "crunch", "goodput"), _get(r, "S10", "crunch", "base_goodput")
+        ),
+        lambda x: x >= 0.8,
+    ),
+    Goal(
+        "S10",
+        "same, goodput / own peak, each server",
+        "≥ 0.8 x",
+        "x",
+        lambda r: _storm_ratio(r, "crunch"),
+        lambda r: {name: _storm_ratio(r, name) for name in r.get("S10", {}) if name != "crunch"},
+        None,
+        lambda x: x >= 0.8,
+    ),
+    Goal(
+        "S10",
+        "retry storm: `/healthz` p99 (ms), probed from another process (behind HAProxy: an "
+        "instance, as a kubelet would)",
+        "< 10 ms",
+        "ms",
+        lambda r: _get(r, "S10", "crunch", "probe", "latency_ms", "p99"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "probe", "latency_ms", "p99")),
+        None,
+        lambda x: x < 10.0,
+    ),
+    Goal(
+        "S10",
+        "retry storm: requests past the 5 s deadline (timeouts, 504s)",
+        "= 0",
+        "",
+        lambda r: _get(r, "S10", "crunch", "late"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "late")),
+        None,
+        lambda x: x == 0,
+    ),
+    Goal(
+        "S10",
+        "retry storm: refusals (503) per second",
+        "report",
+        "/s",
+        lambda r: _get(r, "S10", "crunch", "rejections_per_s"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "rejections_per_s")),
+        None,
+        None,
+    ),
+    Goal(
+        "S10",
+        "retry storm: CPU of the process serving HTTP (cores; behind HAProxy: HAProxy)",
+        "report",
+        "cores",
+        lambda r: _get(r, "S10", "crunch", "server_cpu", "root"),
+        lambda r: _http_peers(r, "S10", lambda d: _get(d, "server_cpu", "root")),
+        None,
+        None,
     ),
     Goal(
         "S7",

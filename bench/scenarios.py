@@ -57,9 +57,10 @@ class Config:
     max_connections: int = 512
     # S10, the retry storm: clients that retry at once on ~25 ms tasks, ignoring Retry-After.
     storm_ms: float = 25.0
-    s10_servers: tuple[str, ...] = ("crunch", HAPROXY, "cluster", "executor")
+    # crunch-nohold (a diagnostic, not a goal): crunch with every refusal answered at once.
+    s10_servers: tuple[str, ...] = ("crunch", HAPROXY, "cluster", "executor", "crunch-nohold")
     s10_connections: int = 200
-    s10_duration: float = 20.0
+    s10_duration: float = 15.0
     s10_base_connections: int = 16  # the no-503 closed loop the storm is compared with
     s10_base_duration: float = 4.0
     s10_deadline: float = 5.0  # client timeout: an answer later than this missed its deadline
@@ -409,7 +410,7 @@ async def s5_overload(
 ) -> dict[str, Any]:
     """``s5_mult`` x capacity of ~50 ms spins; crunch for ``s5_duration``, peers shorter."""
     capacity = config.workers / sizes.task.seconds
-    duration = config.s5_duration if server_name == "crunch" else config.s5_peer_duration
+    duration = config.s5_duration if server_name.startswith("crunch") else config.s5_peer_duration
     async with launch(server_name) as server:
         result = await loadgen.open_loop(
             _spin_url(server, sizes.task),

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 VERSION=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)}
 IMAGE=${IMAGE:-crunch:$VERSION}
 DEFAULT_BASE=$(sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)
-OFFLINE_BASE=crunch-base:bookworm-py311
+OFFLINE_BASE=crunch-base:bookworm-py311-tini
 CACHE=.cache
 PULL_TIMEOUT=${PULL_TIMEOUT:-30}
 
@@ -40,7 +40,7 @@ build_offline_base() {
     log "offline base $OFFLINE_BASE already present"
     return
   fi
-  local tarball=$CACHE/image/bookworm-python3.tar
+  local tarball=$CACHE/image/bookworm-python3-tini.tar
   if [ ! -s "$tarball" ]; then
     [ "$(id -u)" = 0 ] || { log "debootstrap needs root to build the offline base"; exit 1; }
     if ! command -v debootstrap >/dev/null 2>&1; then
@@ -51,8 +51,8 @@ build_offline_base() {
     mirror=$(debian_mirror)
     rootfs=$(mktemp -d "${TMPDIR:-/tmp}/crunch-rootfs.XXXXXX")
     mkdir -p "$CACHE/image"
-    log "debootstrap bookworm (minbase + python3) from $mirror (about a minute)"
-    nice debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    log "debootstrap bookworm (minbase + python3 + tini) from $mirror (about a minute)"
+    nice debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
       bookworm "$rootfs" "$mirror" >"$CACHE/image/debootstrap.log" 2>&1 \
       || { log "debootstrap failed, see $CACHE/image/debootstrap.log"; rm -rf "$rootfs"; exit 1; }
     # Trim what a runtime never reads: docs, man pages, locales, apt's lists and caches.

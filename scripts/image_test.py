@@ -2,7 +2,8 @@
 
 Starts the image with a read-only root filesystem, a tmpfs /tmp, no capabilities,
 no privilege escalation and a numeric non-root user, then checks:
-  - PID 1 of the container is the Python server itself (exec-form entrypoint);
+  - PID 1 of the container is tini with the server as its child (exec-form entrypoint,
+    no shell), and it reaps an orphan a spawned program leaves behind;
   - every route answers (/, /tasks, /work, /batch, /hello, /world, /spawn, /healthz,
     /readyz, /openapi.json) and /metrics carries the autoscaling signal;
   - SIGTERM drains: /readyz turns 503, a request in flight still gets its answer,
@@ -16,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -27,6 +30,30 @@ from typing import Any
 DRAIN_TIMEOUT = 10  # CRUNCH_DRAIN_TIMEOUT given to the container
 GRACE = DRAIN_TIMEOUT + 5  # what `docker stop -t` / terminationGracePeriodSeconds allows
 MAX_IMAGE_MB = int(os.environ.get("IMAGE_MAX_MB", "150"))
+IMAGE_PATH = "/opt/crunch/bin:/usr/local/bin:/usr/bin:/bin"
+# Mounted into the container and allowlisted for /spawn: exits at once, leaving a
+# child that lives on for 2 s, then exits too: an orphan PID 1 must reap. (Python's
+# Popen closes every inherited descriptor, so the orphan holds no output pipe open.)
+ORPHAN_SCRIPT = """#!/opt/crunch/bin/python
+from subprocess import DEVNULL, Popen
+Popen(["sleep", "2"], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+print("left")
+"""
+# Run inside the container: "<zombies> <sleeps whose parent is PID 1>".
+COUNT_ZOMBIES = """
+import os
+zombies = adopted = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            name, rest = f.read().rsplit(")", 1)
+    except OSError:
+        continue
+    state, ppid = rest.split()[:2]
+    zombies += state == "Z"
+    adopted += name.endswith("(sleep") and ppid == "1"
+print(zombies, adopted)
+"""
 
 
 def docker(*args: str, check: bool = True) -> str:
@@ -72,10 +99,18 @@ def main(image: str) -> int:
     labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}", image))
     checks.expect("org.opencontainers.image.version" in labels, "OCI labels present")
 
+    scripts = tempfile.mkdtemp(prefix="crunch-image-test-")
+    orphan = os.path.join(scripts, "orphan")
+    with open(orphan, "w") as out:
+        out.write(ORPHAN_SCRIPT)
+    os.chmod(scripts, 0o755)  # noqa: S103 (read by the container's non-root user)
+    os.chmod(orphan, 0o755)  # noqa: S103
     cid = docker(
         "run", "--detach", "--read-only", "--tmpfs", "/tmp:rw,size=64m",  # noqa: S108 (the container's /tmp)
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--user", "10001:10001", "--publish", "127.0.0.1::8080",
+        "--volume", f"{scripts}:/opt/test-programs:ro",
+        "--env", f"PATH=/opt/test-programs:{IMAGE_PATH}", "--env", "CRUNCH_SPAWN_ALLOW=ls,orphan",
         "--env", "CRUNCH_WORKERS=2", "--env", f"CRUNCH_DRAIN_TIMEOUT={DRAIN_TIMEOUT}",
         "--env", "CRUNCH_LOG_FORMAT=text",
         image,
@@ -99,8 +134,23 @@ def main(image: str) -> int:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = [a.decode() for a in f.read().split(b"\0") if a]
         checks.expect(
-            "python" in os.path.basename(argv[0]) and "sh" not in os.path.basename(argv[0]),
-            f"PID 1 is the server, not a shell: {' '.join(argv)}",
+            os.path.basename(argv[0]) == "tini" and argv[2:3] == ["/opt/crunch/bin/crunch"],
+            f"PID 1 is tini, the server its child, no shell: {' '.join(argv)}",
+        )
+
+        # A spawned program that leaves a child behind: once that orphan exits, PID 1
+        # must reap it, or it stays a zombie for the container's life.
+        status, _, body = http(base, "POST", "/spawn/orphan")
+        checks.expect(status == 200 and b"left" in body, "POST /spawn/orphan leaves a child")
+        seen = []
+        for _ in range(40):
+            seen.append(docker("exec", cid, "/opt/crunch/bin/python", "-c", COUNT_ZOMBIES))
+            if seen[-1] == "0 0" and "0 1" in seen:
+                break
+            time.sleep(0.2)
+        checks.expect(
+            "0 1" in seen and seen[-1] == "0 0",
+            f"PID 1 adopts the orphan and reaps it (zombies, adopted: {seen[0]} .. {seen[-1]})",
         )
 
         status, _, body = http(base, "GET", "/")
@@ -170,6 +220,7 @@ def main(image: str) -> int:
         if checks.failed:
             print(docker("logs", "--tail", "40", cid, check=False))
         docker("rm", "--force", cid, check=False)
+        shutil.rmtree(scripts, ignore_errors=True)
 
     print(
         f"image-test: {len(checks.failed)} failed"

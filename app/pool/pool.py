@@ -185,6 +185,18 @@ class Pool:
             _fail(job, Draining("the server shut down before the task finished"))
         self._pending.clear()
 
+    def abort(self, error: Exception) -> None:
+        """Stop now: fail every queued and running task with ``error`` and kill the
+        workers running them, so their callers answer at once (a second signal)."""
+        self._closing = True
+        while (job := self._queue.pop()) is not None:
+            _fail(job, error)
+        for job in list(self._pending.values()):
+            _fail(job, error)
+        for worker in list(self._workers.values()):
+            if worker.job is not None:
+                worker.kill("shutdown")
+
     # -- submitting ------------------------------------------------------------------
 
     async def submit(

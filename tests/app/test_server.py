@@ -136,6 +136,38 @@ async def test_sigterm_drains_without_losing_accepted_requests(serve: Serve) -> 
     assert await asyncio.to_thread(server.proc.wait, 30) == 0
 
 
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
+async def test_a_second_signal_stops_at_once_with_json_answers(
+    serve: Serve, second: signal.Signals
+) -> None:
+    server = serve(workers=2, drain_timeout=30, spawn_allow="sleep", spawn_timeout=30)
+    async with server.async_client() as client:
+        cut = [
+            asyncio.ensure_future(client.get("/work/nap", params={"seconds": 20})) for _ in range(4)
+        ]
+        program = asyncio.ensure_future(client.post("/spawn/sleep", json={"args": ["20"]}))
+        await wait_busy(client, busy=2, queued=2)
+        server.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        assert not any(c.done() for c in cut)  # the first signal drains: work goes on
+        started = time.monotonic()
+        server.proc.send_signal(second)
+        answers = await asyncio.gather(*cut)
+        stream = await program
+        code = await asyncio.to_thread(server.proc.wait, 10)
+        stopped_after = time.monotonic() - started
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["error"] == "draining"
+    assert stream.status_code == 200
+    assert stream.text.splitlines()[-1].startswith('{"exit": -9')
+    assert code == 0
+    assert stopped_after < 5  # generous no-hang bound; it is well under a second here
+    assert "Traceback" not in server.output()
+    assert "Internal Server Error" not in server.output()
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CRUNCH_")}
     return subprocess.run(

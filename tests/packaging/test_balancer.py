@@ -256,7 +256,7 @@ def test_balancer_pod_is_locked_down_and_binds_an_unprivileged_port() -> None:
     config_dir = mounts["/usr/local/etc/crunch-balancer"]
     assert volumes[config_dir]["configMap"]["name"] == "crunch-balancer"
     assert c["args"][-1] == "/usr/local/etc/crunch-balancer/haproxy.cfg"
-    assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "stats"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "stats"}
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert len(annotations["checksum/config"]) == 64, "a new config must roll the pods"
     grace = spec["terminationGracePeriodSeconds"]
@@ -304,3 +304,18 @@ def test_notes_explain_the_balancer_arithmetic() -> None:
     notes = done.stdout.split("NOTES:", 1)[1]
     assert "crunch-web: 3 workers per pod -> maxconn 1 per balancer replica" in notes
     assert "3 workers do not divide by 2 replicas" in notes
+
+
+def test_balancer_readiness_and_liveness_probes_differ() -> None:
+    """Ready: the port clients reach is bound (it closes on a soft stop). Alive: the
+    process answers HTTP on its stats port. The same probe twice would tell nothing new."""
+    for items in (
+        render("--set", "balancer.enabled=true"),
+        docs(kustomize("overlays/haproxy-balancer")),
+    ):
+        (container,) = by_kind(items, "Deployment")["crunch-balancer"]["spec"]["template"]["spec"][
+            "containers"
+        ]
+        assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"] != container["livenessProbe"]

@@ -201,25 +201,44 @@ PER_SERVICE_MIN = json.dumps(
 
 
 @pytest.mark.parametrize("mode", ["prometheus-adapter", "keda", "cpu"])
-def test_install_starts_at_the_autoscaler_minimum(mode: str) -> None:
-    """A Deployment without replicas starts at 1 until the autoscaler's first sync."""
+@pytest.mark.parametrize("upgrade", [(), ("--is-upgrade",)])
+def test_with_an_autoscaler_no_replicas_are_rendered(mode: str, upgrade: tuple[str, ...]) -> None:
+    """`helm template` (Argo CD, Flux) re-applies whatever it renders on every sync: a
+    replicas count, even minReplicas, would reset the autoscaler's count each time."""
     items = render(
+        *upgrade,
         "--set", f"autoscaling.mode={mode}",
-        "--set", "serviceDefaults.minReplicas=2",
         "--set", "serviceDefaults.replicas=5",
         "--set-json", f"services={PER_SERVICE_MIN}",
     )  # fmt: skip
-    replicas = {n: d["spec"]["replicas"] for n, d in by_kind(items, "Deployment").items()}
-    assert replicas == {"crunch-web": 3, "crunch-hello": 2, "crunch-world": 2}
+    deps = by_kind(items, "Deployment")
+    assert sorted(deps) == ["crunch-hello", "crunch-web", "crunch-world"]
+    assert all("replicas" not in d["spec"] for d in deps.values()), "the autoscaler owns it"
 
 
-@pytest.mark.parametrize("mode", ["prometheus-adapter", "keda", "cpu"])
-def test_upgrade_leaves_replicas_to_the_autoscaler(mode: str) -> None:
-    """On upgrade the chart renders the live count (a `lookup`, empty offline) and
-    never minReplicas or `replicas`, which would undo a scale-out."""
-    items = render("--is-upgrade", "--set", f"autoscaling.mode={mode}")
-    deps = by_kind(items, "Deployment").values()
-    assert all("replicas" not in d["spec"] for d in deps), "the autoscaler owns replicas"
+def test_spawn_is_off_in_every_deployment_by_default() -> None:
+    for name, dep in by_kind(render(), "Deployment").items():
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        assert env_of(container)["CRUNCH_SPAWN_ALLOW"] == "", name
+
+
+def test_spawn_is_an_opt_in_per_deployment() -> None:
+    services = json.dumps(
+        [
+            {"name": "web", "path": "/", "crunchServices": "none", "spawnAllow": "ls"},
+            {"name": "hello", "path": "/hello", "crunchServices": "hello"},
+        ]
+    )
+    deps = by_kind(render("--set-json", f"services={services}"), "Deployment")
+    allow = {
+        n: env_of(d["spec"]["template"]["spec"]["containers"][0])["CRUNCH_SPAWN_ALLOW"]
+        for n, d in deps.items()
+    }
+    assert allow == {"crunch-web": "ls", "crunch-hello": ""}
+
+
+def test_schema_refuses_a_spawn_list_with_a_shell_in_it() -> None:
+    helm_fails("--set", "serviceDefaults.spawnAllow=ls;sh")
 
 
 def test_cpu_request_equals_the_limit_unless_lowered() -> None:

@@ -43,7 +43,8 @@ def test_runtime_runs_as_numeric_non_root_user() -> None:
 
 def test_entrypoint_and_healthcheck_are_exec_form() -> None:
     (entrypoint,) = instructions("ENTRYPOINT")
-    assert json.loads(entrypoint)[0].startswith("/opt/crunch/bin/")
+    # tini as PID 1 (reaps orphans, forwards signals), crunch its only child.
+    assert json.loads(entrypoint) == ["/usr/bin/tini", "--", "/opt/crunch/bin/crunch"]
     (cmd,) = instructions("CMD")
     assert json.loads(cmd) == ["serve"]
     (health,) = instructions("HEALTHCHECK")

@@ -112,6 +112,15 @@ def test_no_tree_sets_replicas_next_to_an_autoscaler(tree: str) -> None:
         assert "replicas" not in dep["spec"], f"{tree}: {name}"
 
 
+@pytest.mark.parametrize("tree", TREES)
+def test_spawn_is_off_in_every_tree(tree: str) -> None:
+    for name, dep in by_kind(build(tree), "Deployment").items():
+        if name == "crunch-balancer":
+            continue
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        assert env_of(container)["CRUNCH_SPAWN_ALLOW"] == "", f"{tree}: {name}"
+
+
 def test_cpu_overlay_scales_on_cpu() -> None:
     for hpa in by_kind(build("overlays/cpu"), "HorizontalPodAutoscaler").values():
         (metric,) = hpa["spec"]["metrics"]

@@ -106,3 +106,9 @@ class TaskFailed(CrunchError):
     """The task raised an exception inside its worker; the worker lives on."""
 
     status, code = 500, "task_failed"
+
+
+class InvalidInput(CrunchError):
+    """A task looked at its input and refused it (it raised ``Rejected``)."""
+
+    status, code = 422, "invalid_input"

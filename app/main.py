@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
+from app import handlers
 from app.admission import Admission
 from app.config import ConfigError, Settings
 from app.errors import CrunchError
@@ -63,8 +65,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if access_log is not None:
                 access_log.stop()
 
+    routes = build_routes(settings)
+    try:
+        routes += handlers.starlette_routes(r.path for r in routes if isinstance(r, Route))
+    except ValueError as exc:
+        raise ConfigError(f"CRUNCH_TASK_MODULES: {exc}") from None
     app = Starlette(
-        routes=build_routes(settings),
+        routes=routes,
         middleware=[Middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log)],
         exception_handlers={
             CrunchError: crunch_error,

@@ -72,12 +72,15 @@ ERROR_STATUSES: dict[int, tuple[str, tuple[str, ...]]] = {
     404: ("No such route or program", ("not_found",)),
     408: ("The request body did not arrive in time", ("request_timeout",)),
     413: ("Body larger than CRUNCH_MAX_BODY", ("payload_too_large",)),
-    415: ("A body that is not application/json", ("unsupported_media_type",)),
+    415: ("A body of a type the route does not take", ("unsupported_media_type",)),
     422: (
         "Unknown task, invalid parameters, or a batch that can never fit",
-        ("unknown_task", "invalid_params", "batch_too_large"),
+        ("unknown_task", "invalid_params", "batch_too_large", "invalid_input"),
     ),
-    500: ("The worker died mid-task, or the task raised", ("worker_crashed", "task_failed")),
+    500: (
+        "The worker died mid-task, or the task raised",
+        ("worker_crashed", "task_failed", "internal"),
+    ),
     503: (
         "Full or shutting down: retry after Retry-After seconds",
         ("overloaded", "queue_timeout", "draining", "starting"),
@@ -209,12 +212,13 @@ def param_schema(param: ParamSpec) -> dict[str, Any]:
 
 def task_operations(spec: TaskSpec) -> dict[str, Operation]:
     """``GET`` and ``POST /work/<task>``: the task's own parameters, bounds and answers."""
+    headers = {
+        "X-Worker": {"description": "worker id", "schema": {"type": "string"}},
+        "Server-Timing": {"description": "queue and run time", "schema": {"type": "string"}},
+    }
     ok = {
         "description": "The task's result",
-        "headers": {
-            "X-Worker": {"description": "worker id", "schema": {"type": "string"}},
-            "Server-Timing": {"description": "queue and run time", "schema": {"type": "string"}},
-        },
+        "headers": headers,
         "content": json_content(ref("Result")),
     }
     query = [
@@ -236,6 +240,8 @@ def task_operations(spec: TaskSpec) -> dict[str, Operation]:
     if required:
         body["required"] = required
     summary = spec.doc or f"Run the task {spec.name!r}"
+    if spec.options.body:
+        return {"post": _bytes_operation(spec, summary, query, headers, ok)}
     return {
         "get": {
             "operationId": f"work_{spec.name}_get",
@@ -255,6 +261,36 @@ def task_operations(spec: TaskSpec) -> dict[str, Operation]:
             "requestBody": {"required": bool(required), "content": json_content(body)},
             "responses": {"200": ok, **error_responses(*BODY_ERRORS, 422, *TASK_ERRORS)},
         },
+    }
+
+
+def _bytes_operation(
+    spec: TaskSpec,
+    summary: str,
+    query: list[dict[str, Any]],
+    headers: dict[str, Any],
+    json_ok: dict[str, Any],
+) -> Operation:
+    """``POST /work/<task>`` of a task that takes the body as bytes (and may answer bytes)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    answers = spec.options.answers
+    ok = json_ok
+    if answers is not None:
+        ok = {
+            "description": "The task's answer, served as-is",
+            "headers": headers,
+            "content": {answers: binary},
+        }
+    return {
+        "operationId": f"work_{spec.name}_post",
+        "summary": summary,
+        "description": (
+            f"The body is the task's input ({', '.join(spec.options.body)}, at most "
+            "CRUNCH_MAX_BODY bytes); parameters come from the query string."
+        ),
+        "parameters": query,
+        "requestBody": {"required": True, "content": dict.fromkeys(spec.options.body, binary)},
+        "responses": {"200": ok, **error_responses(408, 413, 415, 422, *TASK_ERRORS)},
     }
 
 

@@ -46,18 +46,41 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
             raise BadRequest("Content-Length is not a number")
         if int(declared) > limit:
             raise PayloadTooLarge(f"body of {declared} bytes is larger than {limit}")
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
+                size += len(chunk)
+                if size > limit:
                     raise PayloadTooLarge(f"body is larger than {limit} bytes")
+                chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeout(
             f"the body did not arrive within {timeout:g} s (CRUNCH_BODY_TIMEOUT)"
         ) from None
-    return bytes(body)
+    # A body that came in one piece is used as is: no copy of a large upload.
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def media_type_matches(media: str, accepted: tuple[str, ...]) -> bool:
+    """Does ``media`` (no parameters) match one of ``accepted``?
+
+    ``type/*`` matches any subtype, ``*/*`` anything.
+    """
+    major = media.split("/", 1)[0]
+    return any(a in (media, "*/*") or (a.endswith("/*") and a[:-2] == major) for a in accepted)
+
+
+async def read_bytes(
+    request: Request, limit: int, timeout: float, accepted: tuple[str, ...]
+) -> bytes:
+    """The raw body of a task that takes bytes: of an accepted type, bounded. It may be
+    empty (the task decides whether that is valid input)."""
+    if not media_type_matches(media_type(request), accepted):
+        shown = request.headers.get("content-type", "")[:80] or "none"
+        raise UnsupportedMediaType(f"the body must be {', '.join(accepted)}, got {shown}")
+    return await read_body(request, limit, timeout)
 
 
 async def read_json(request: Request, limit: int, timeout: float) -> Any:

@@ -124,7 +124,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=protocol_class(gate, settings.header_timeout),
+        http=protocol_class(gate, settings.header_timeout, settings.body_timeout),
         lifespan="on",
         access_log=False,
         log_config=None,

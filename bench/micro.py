@@ -1,4 +1,7 @@
-"""S1, the raw dispatch microbenchmark: one ``noop`` round trip through a process pool.
+"""S1 and S8, the raw dispatch microbenchmarks: one round trip through a process pool.
+
+S1 sends ``noop``; S8 (``--payload BYTES``) sends that many bytes to a task that
+answers them back (``bench.tasks.mirror``; plain bytes both ways for the executor).
 
 Three dispatchers, each called directly (no HTTP), one call at a time, on uvloop:
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -48,8 +52,18 @@ async def _measure(call: Callable[[], Awaitable[Any]], calls: int, warmup: int) 
     }
 
 
-async def run(dispatcher: str, workers: int, calls: int, warmup: int) -> dict[str, Any]:
+async def run(
+    dispatcher: str, workers: int, calls: int, warmup: int, payload: int = 0
+) -> dict[str, Any]:
     from app.tasks.builtin import noop
+    from bench.tasks import mirror_bytes
+
+    data = os.urandom(payload)
+    task, params = ("mirror", {"body": data}) if payload else ("noop", {})
+
+    def check(answer: Any) -> None:
+        if payload and memoryview(answer).nbytes != payload:
+            raise RuntimeError(f"{dispatcher} answered {memoryview(answer).nbytes} bytes")
 
     if dispatcher == "ppe":
         from concurrent.futures import ProcessPoolExecutor
@@ -58,6 +72,9 @@ async def run(dispatcher: str, workers: int, calls: int, warmup: int) -> dict[st
         with ProcessPoolExecutor(max_workers=workers) as executor:
 
             async def ppe() -> Any:
+                if payload:
+                    check(await loop.run_in_executor(executor, mirror_bytes, data))
+                    return None
                 return await loop.run_in_executor(executor, noop)
 
             return await _measure(ppe, calls, warmup)
@@ -67,6 +84,9 @@ async def run(dispatcher: str, workers: int, calls: int, warmup: int) -> dict[st
         limiter = anyio.CapacityLimiter(workers)
 
         async def anyio_call() -> Any:
+            if payload:
+                check(await anyio.to_process.run_sync(mirror_bytes, data, limiter=limiter))
+                return None
             return await anyio.to_process.run_sync(noop, limiter=limiter)
 
         return await _measure(anyio_call, calls, warmup)
@@ -75,12 +95,15 @@ async def run(dispatcher: str, workers: int, calls: int, warmup: int) -> dict[st
         from app.pool import Pool
         from app.tasks import registry
 
-        pool = Pool(Settings(workers=workers), registry)
+        pool = Pool(Settings(workers=workers, task_modules=("bench.tasks",)), registry)
         await pool.start()
         try:
 
             async def crunch() -> Any:
-                return await pool.submit("noop", {})
+                result = await pool.submit(task, params)
+                if payload:
+                    check(result.value.data)
+                return result
 
             return await _measure(crunch, calls, warmup)
         finally:
@@ -94,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--payload", type=int, default=0, help="bytes each way (S8); 0: noop")
     args = parser.parse_args(argv)
     import uvloop
 
-    out = uvloop.run(run(args.dispatcher, args.workers, args.calls, args.warmup))
+    out = uvloop.run(run(args.dispatcher, args.workers, args.calls, args.warmup, args.payload))
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,12 +247,16 @@ def stop(server: Server, grace: float = 1.0) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(
-    name: str, workers: int, log_dir: Path, start_timeout: float = 60.0
+    name: str,
+    workers: int,
+    log_dir: Path,
+    start_timeout: float = 60.0,
+    env_extra: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Server]:
     """Start server ``name`` on a free port with ``workers`` processes; stop it after."""
     port = free_port()
     argv, extra = command(name, port, workers)
-    env = {**os.environ, **extra, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **extra, **(env_extra or {}), "PYTHONPATH": str(ROOT)}
     log_dir.mkdir(parents=True, exist_ok=True)
     if name not in SERVERS:
         raise ValueError(f"unknown server {name!r} (known: {', '.join(SERVERS)})")

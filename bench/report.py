@@ -21,6 +21,8 @@ DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
 BEGIN = "<!-- bench:results:begin (written by `python -m bench.report`) -->"
 END = "<!-- bench:results:end -->"
+PAYLOAD_BEGIN = "<!-- bench:payload:begin (written by `python -m bench.run --only S8,S9`) -->"
+PAYLOAD_END = "<!-- bench:payload:end -->"
 COLORS = {
     "crunch": "#d62728",
     "crunch-nice0": "#ff9896",
@@ -145,15 +147,49 @@ def block(results: dict[str, Any], images: list[Path]) -> str:
     return "\n".join(parts)
 
 
+def _replace_block(begin: str, end: str, block_text: str) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    head, sep, rest = text.partition(begin)
+    if not sep:
+        head, rest = text.rstrip() + "\n\n", end
+    _, sep, tail = rest.partition(end)
+    DOC.write_text(head + block_text + (tail if sep else "\n"))
+
+
 def write(results: dict[str, Any]) -> None:
     """Redraw the plots and rewrite the results block of docs/benchmarks.md."""
     images = plots(results, IMG)
-    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, sep, rest = text.partition(BEGIN)
-    if not sep:
-        head, rest = text.rstrip() + "\n\n", END
-    _, sep, tail = rest.partition(END)
-    DOC.write_text(head + block(results, images) + (tail if sep else "\n"))
+    _replace_block(BEGIN, END, block(results, images))
+
+
+def write_payload(results: dict[str, Any]) -> None:
+    """The block of a payload-only run (S8, S9): its table and plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    images = payload_plots(results["reps"], IMG)
+    meta = results["meta"]
+    loads = "; ".join(
+        "/".join(f"{x:.1f}" for x in r["load_before"])
+        + " → "
+        + "/".join(f"{x:.1f}" for x in r["load_after"])
+        for r in results["reps"]
+    )
+    lines = [
+        PAYLOAD_BEGIN,
+        "",
+        f"Run `{meta['config']['name']}` with `--only S8,S9`: {len(results['reps'])} "
+        f"repetition(s), {meta['config']['workers']} workers, commit `{meta['commit']}`, "
+        f"Python {meta['python']}, {meta['started']} → {meta['finished']} (UTC); load average "
+        f"before → after each repetition: {loads}.",
+        "",
+        table([g for g in results["goals"] if g["id"] in ("S8", "S9")]),
+        "",
+    ]
+    for image in images:
+        lines += [f"![{image.stem}]({image.relative_to(DOC.parent).as_posix()})", ""]
+    lines.append(PAYLOAD_END)
+    _replace_block(PAYLOAD_BEGIN, PAYLOAD_END, "\n".join(lines))
 
 
 # --------------------------------------------------------------------------- plots
@@ -395,6 +431,47 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("PSS of the process tree (MB)")
     ax.set_title("S7 memory, idle (light) and under load (dark); median", fontsize=10)
     save(fig, "bench-s7-memory.png")
+    if all("S8" in r and "S9" in r for r in reps):
+        made += payload_plots(reps, out)
+    return made
+
+
+def payload_plots(reps: list[dict[str, Any]], out: Path) -> list[Path]:
+    """S8: round-trip CDFs of 1 MiB each way; S9: the example's goodput vs offered load."""
+    import matplotlib.pyplot as plt
+
+    made: list[Path] = []
+    note = f"merged over {len(reps)} repetition(s)"
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("ppe", "ProcessPoolExecutor"), ("crunch", "crunch Pool")):
+        xs, ys = _cdf_points(_merged([r["S8"][key]["hdr"] for r in reps]))
+        ax.step(xs, ys, where="post", label=label, color=_color(key))
+    _cdf_axes(ax, f"S8 1 MiB in + 1 MiB out through the pool ({note})", "round trip (ms, log)")
+    path = out / "bench-s8-bytes-cdf.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    made.append(path)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    capacity = sorted(r["S9"]["capacity_here"] for r in reps)[len(reps) // 2]
+    points = [(s["rate"], s["goodput"]) for r in reps for s in r["S9"]["steps"]]
+    top = max([capacity, *(max(p) for p in points)]) * 1.15
+    ax.plot([0, top], [0, top], ls=":", color="#999999", label="goodput = offered")
+    ax.axhline(capacity, ls="--", color="#555555", label="workers / inline time")
+    ax.axhline(0.9 * capacity, ls=":", color="#d62728", alpha=0.6, label="goal: 0.9 x")
+    ax.scatter(*zip(*points, strict=True), color=_color("crunch"), label="crunch", zorder=3)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("offered (req/s)")
+    ax.set_ylabel("goodput (200s/s)")
+    ax.set_title(f"S9 thumbnails example over HTTP ({note})", fontsize=10)
+    ax.legend(fontsize=8)
+    path = out / "bench-s9-example-goodput.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    made.append(path)
     return made
 
 

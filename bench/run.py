@@ -1,7 +1,8 @@
-"""Run the benchmark: repetitions of S1-S7, goals judged on ratios, JSON + docs + plots.
+"""Run the benchmark: repetitions of S1-S10, goals judged on ratios, JSON + docs + plots.
 
     python -m bench.run                # full: 3 repetitions (make bench)
     python -m bench.run --quick        # reduced set, < 60 s (make bench-quick)
+    python -m bench.run --only S8,S9   # the payload scenarios alone (make bench-payload)
 
 Each repetition calibrates the work, self-tests the load generator, then runs every
 scenario for crunch and each peer (the order of servers rotates between
@@ -33,6 +34,9 @@ from bench.procs import ROOT, cpu_pressure
 from bench.scenarios import Config
 
 RESULTS = ROOT / "bench" / "results"
+# Scenarios that need no calibrated spin server of their own: `--only S8,S9` writes its
+# own results file and its own block of docs/benchmarks.md.
+PAYLOAD = frozenset({"S8", "S9"})
 SERVER_SCENARIOS: dict[str, scenarios.ServerScenario] = {
     "S2": scenarios.s2_throughput,
     "S3": scenarios.s3_responsiveness,
@@ -60,6 +64,9 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
     if wanted("S1"):
         log("S1 dispatch")
         rep["S1"] = await asyncio.to_thread(scenarios.s1_dispatch, config)
+    if wanted("S8"):
+        log("S8 bytes through the pool")
+        rep["S8"] = await asyncio.to_thread(scenarios.s8_bytes, config)
     servers = ["crunch", *config.peers]
     shift = index % len(servers)
     servers = servers[shift:] + servers[:shift]
@@ -91,6 +98,9 @@ async def run_rep(index: int, config: Config, log_dir: Path) -> dict[str, Any]:
                 rep["S10"][name]["cpu_pressure"] = [pressure, cpu_pressure()]
     finally:
         await launch.close()
+    if wanted("S9"):
+        log("S9 the thumbnails example at saturation")
+        rep["S9"] = await scenarios.s9_example(config, log_dir)
     rep["load_after"] = os.getloadavg()
     rep["elapsed"] = time.monotonic() - started
     return rep
@@ -170,6 +180,27 @@ GOALS: tuple[Goal, ...] = (
         lambda r: {"anyio.to_process": 1000 * _get(r, "S1", "anyio", "p50")},
         lambda r: _div(_get(r, "S1", "crunch", "p50"), _get(r, "S1", "anyio", "p50")),
         lambda x: x <= 0.75,
+    ),
+    Goal(
+        "S8",
+        "1 MiB in + 1 MiB out through the pool, p50 (ms) — vs `ProcessPoolExecutor`",
+        "≤ 0.6 x",
+        "ms",
+        lambda r: _get(r, "S8", "crunch", "p50"),
+        lambda r: {"ProcessPoolExecutor": _get(r, "S8", "ppe", "p50")},
+        lambda r: _div(_get(r, "S8", "crunch", "p50"), _get(r, "S8", "ppe", "p50")),
+        lambda x: x <= 0.6,
+    ),
+    Goal(
+        "S9",
+        "the thumbnails example (1 MP JPEG → 256 px PNG) over HTTP, peak goodput (req/s) — "
+        "vs workers / inline time of the same call",
+        "≥ 0.9 x",
+        "req/s",
+        lambda r: _get(r, "S9", "peak_goodput"),
+        lambda r: {"ideal": _get(r, "S9", "capacity_here")},
+        lambda r: _div(_get(r, "S9", "peak_goodput"), _get(r, "S9", "capacity_here")),
+        lambda x: x >= 0.9,
     ),
     Goal(
         "S2",
@@ -486,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         changes["s10_servers"] = tuple(part.strip() for part in args.s10_servers.split(","))
     if changes:
         config = Config(**{**asdict(config), **changes})
-    out = args.out or RESULTS / f"{config.name}.json"
+    payload_only = bool(config.only) and set(config.only) <= PAYLOAD
+    name = f"payload-{config.name}" if payload_only else config.name
+    out = args.out or RESULTS / f"{'payload' if name == 'payload-full' else name}.json"
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="crunch-bench-") as tmp:
@@ -497,9 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     from bench import report
 
-    print(report.table(results["goals"], results["meta"]))
+    shown = [g for g in results["goals"] if not payload_only or g["id"] in PAYLOAD]
+    print(report.table(shown, results["meta"]))
     if args.report:
-        report.write(results)
+        (report.write_payload if payload_only else report.write)(results)
     return 0
 
 

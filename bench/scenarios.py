@@ -1,4 +1,4 @@
-"""The scenarios S1-S7 and S10 (see docs/benchmarks.md). Each returns JSON-ready dicts.
+"""The scenarios S1-S10 (see docs/benchmarks.md). Each returns JSON-ready dicts.
 
 Every scenario compares servers measured in the same run on the same machine; the
 work sizes are calibrated at the start of each repetition by timing ``spin(n)``
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import statistics
 import subprocess
@@ -39,6 +40,13 @@ class Config:
     small_count: int = 4
     s1_calls: int = 2000
     s1_warmup: int = 200
+    s8_payload: int = 1 << 20  # bytes each way
+    s8_calls: int = 500
+    s8_warmup: int = 50
+    s9_mults: tuple[float, ...] = (1.0, 1.5)  # offered load, x workers / inline time
+    s9_duration: float = 6.0
+    s9_pixels: tuple[int, int] = (1000, 1000)  # the photo the example resizes (~1 MP)
+    s9_size: int = 256  # thumbnail side
     s2_mults: tuple[float, ...] = (0.5, 1.0, 1.5)
     # Diagnostic servers measured in S2 only (not goals): crunch with worker niceness 0.
     s2_extra: tuple[str, ...] = ("crunch-nice0",)
@@ -83,6 +91,10 @@ class Config:
             big_count=6,
             s1_calls=300,
             s1_warmup=50,
+            s8_calls=100,
+            s8_warmup=20,
+            s9_mults=(1.2,),
+            s9_duration=2.0,
             s2_mults=(1.2,),
             s2_extra=(),
             s2_duration=1.5,
@@ -249,18 +261,32 @@ class Launcher:
 # --------------------------------------------------------------------------- S1
 
 
+def _micro(dispatcher: str, workers: int, calls: int, warmup: int, payload: int = 0) -> Any:
+    argv = [sys.executable, "-m", "bench.micro", dispatcher, "--workers", str(workers)]
+    argv += ["--calls", str(calls), "--warmup", str(warmup), "--payload", str(payload)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(proc.stdout)
+
+
 def s1_dispatch(config: Config) -> dict[str, Any]:
     """``noop`` round trips through each raw dispatcher, each in a fresh interpreter."""
-    out: dict[str, Any] = {}
-    for dispatcher in ("ppe", "anyio", "crunch"):
-        argv = [sys.executable, "-m", "bench.micro", dispatcher]
-        argv += ["--workers", str(config.workers), "--calls", str(config.s1_calls)]
-        argv += ["--warmup", str(config.s1_warmup)]
-        proc = subprocess.run(
-            argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    return {
+        dispatcher: _micro(dispatcher, config.workers, config.s1_calls, config.s1_warmup)
+        for dispatcher in ("ppe", "anyio", "crunch")
+    }
+
+
+# --------------------------------------------------------------------------- S8
+
+
+def s8_bytes(config: Config) -> dict[str, Any]:
+    """``s8_payload`` bytes in and the same back, through each raw dispatcher (as S1)."""
+    return {
+        dispatcher: _micro(
+            dispatcher, config.workers, config.s8_calls, config.s8_warmup, config.s8_payload
         )
-        out[dispatcher] = json.loads(proc.stdout)
-    return out
+        for dispatcher in ("ppe", "crunch")
+    }
 
 
 # --------------------------------------------------------------------------- S2 + S7
@@ -443,6 +469,85 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
             out[name]["rps"] = result.statuses.get(200, 0) / result.elapsed
     out["trivial"]["rps"] = out["trivial"]["throughput"]
     return out
+
+
+# --------------------------------------------------------------------------- S9
+
+
+def s9_photo(width: int, height: int) -> bytes:
+    """A photo-like JPEG (gradient + noise: JPEG cannot shrink it to nothing)."""
+    import io
+
+    from PIL import Image
+
+    gradient = Image.linear_gradient("L").resize((width, height))
+    noise = Image.effect_noise((width, height), 40)
+    image = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.ROTATE_90)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _time_thumbnail(photo: bytes, size: int, repeat: int) -> float:
+    # The example is a project of its own (make example-deps installs it), not a
+    # package of this repository: import it by name.
+    thumbnail = importlib.import_module("thumbnails.tasks").thumbnail
+
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        thumbnail(memoryview(photo), size)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+async def s9_example(config: Config, log_dir: Path) -> dict[str, Any]:
+    """The thumbnails example over HTTP at and past saturation: goodput vs workers / inline.
+
+    The photo goes in as the raw body (image/jpeg), a PNG comes back; the inline time
+    of the same call in this process is taken right before and after the run.
+    """
+    photo = s9_photo(*config.s9_pixels)
+    inline = [_time_thumbnail(photo, config.s9_size, 7)]
+    capacity = config.workers / inline[0]
+    env = {"CRUNCH_TASK_MODULES": "thumbnails.tasks", "CRUNCH_MAX_BODY": str(8 << 20)}
+    headers = {"Content-Type": "image/jpeg"}
+    steps: list[dict[str, Any]] = []
+    async with serving("crunch", config.workers, log_dir, env_extra=env) as server:
+        url = f"{server.url}/work/thumbnail?size={config.s9_size}"
+        for _ in range(5):
+            status, _ = await loadgen.request(
+                url, method="POST", body=photo, headers=headers, timeout=30
+            )
+            if status != 200:
+                raise RuntimeError(f"thumbnail answered {status}")
+        for mult in config.s9_mults:
+            result = await loadgen.open_loop(
+                url,
+                mult * capacity,
+                config.s9_duration,
+                method="POST",
+                body=photo,
+                headers=headers,
+                timeout=config.timeout * 2,
+                max_connections=config.max_connections,
+            )
+            step = _digest(result, config.warmup)
+            step["mult"] = mult
+            steps.append(step)
+            await asyncio.sleep(1.0)
+    inline.append(_time_thumbnail(photo, config.s9_size, 7))
+    capacity_here = config.workers / statistics.mean(inline)
+    peak = max(step["goodput"] for step in steps)
+    return {
+        "photo_bytes": len(photo),
+        "pixels": list(config.s9_pixels),
+        "inline_ms": [round(t * 1000, 3) for t in inline],
+        "capacity_here": capacity_here,
+        "steps": steps,
+        "peak_goodput": peak,
+        "ratio": peak / capacity_here,
+    }
 
 
 # --------------------------------------------------------------------------- S10

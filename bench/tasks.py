@@ -11,6 +11,7 @@ import random
 import time
 
 from app.tasks import Param, task
+from app.tasks.results import Binary
 
 
 @task(
@@ -24,3 +25,14 @@ def hold(lo: int, hi: int, ms: float) -> float:
     seconds = (n / 1000) ** 2 * ms / 1000
     time.sleep(seconds)
     return seconds
+
+
+@task(body="application/octet-stream", answers="application/octet-stream", cost_class="small")
+def mirror(body: bytes) -> Binary:
+    """Answer the bytes it was given (S8: a large payload in and out through the pool)."""
+    return Binary(body, "application/octet-stream")
+
+
+def mirror_bytes(body: bytes) -> bytes:
+    """The same for ``ProcessPoolExecutor`` (plain bytes both ways: its best case)."""
+    return body

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from app.tasks import Param, task
+from app.tasks import Binary, Param, task
 
 
 def _rounds(params: Mapping[str, Any]) -> float:
@@ -39,3 +39,15 @@ def fib(n: int) -> str:
     for _ in range(n):
         a, b = b, a + b
     return str(a)
+
+
+@task(body=("application/octet-stream", "text/plain"), answers="application/octet-stream")
+def reverse(body: memoryview) -> Binary:
+    """The body's bytes in reverse order (bytes in, bytes out)."""
+    return Binary(bytes(body)[::-1], "application/octet-stream")
+
+
+@task(body=("application/octet-stream", "text/plain"))
+def checksum(body: memoryview) -> str:
+    """The SHA-256 of the body, hex (bytes in, JSON out)."""
+    return hashlib.sha256(body).hexdigest()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Security scan (checkov) of what users deploy: the chart rendered for each
 # autoscaling mode with every optional resource on, every kustomize tree, and the
-# Dockerfile. Skipped checks and their reasons: .checkov.yaml and the inline
+# Dockerfiles (crunch's and the thumbnails example's). Skipped checks and their reasons: .checkov.yaml and the inline
 # checkov skips. Runs offline (--skip-download; inside a network namespace when
 # this machine allows one). Needs `make tools`.
 set -euo pipefail
@@ -20,6 +20,7 @@ for tree in base $(cd k8s && echo overlays/*); do
   "$BIN/kubectl" kustomize "k8s/$tree" >"$OUT/kustomize-$(basename "$tree").yaml"
 done
 cp Dockerfile "$OUT/Dockerfile"
+mkdir -p "$OUT/example" && cp examples/thumbnails/Dockerfile "$OUT/example/Dockerfile"
 
 checkov=(.cache/tools-venv/bin/checkov --config-file .checkov.yaml -d "$OUT")
 if unshare -n true 2>/dev/null; then

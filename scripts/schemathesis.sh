@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 ST_VERSION=4.32.5
 ST_VENV=${ST_VENV:-.cache/schemathesis-venv}
-ST_MAX_EXAMPLES=${ST_MAX_EXAMPLES:-100}
+ST_MAX_EXAMPLES=${ST_MAX_EXAMPLES:-200}
 ST_SEED=${ST_SEED:-1}
 ST_PYTHON=${ST_PYTHON:-}
 CRUNCH=${CRUNCH:-.venv/bin/crunch}
@@ -55,7 +55,8 @@ for _ in $(seq 1 100); do
 done
 
 status=0
-"$ST_VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+PYTHONPATH=scripts SCHEMATHESIS_HOOKS=schemathesis_hooks timeout 600 \
+  "$ST_VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --checks all \
   --max-examples "$ST_MAX_EXAMPLES" \
   --seed "$ST_SEED" \

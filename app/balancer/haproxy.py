@@ -365,7 +365,8 @@ def render_kubernetes(
     ``server-template`` over each headless Service, resolved through the pod's own
     nameserver (``parse-resolv-conf``). Routes: a request goes to the first service
     (in the given order) whose path is a prefix of its path, else to the ``/`` one.
-    The Helm chart renders this same text (tests/packaging checks it).
+    The balancer pod's init container renders it (``crunch haproxy-config
+    --kube-service ...``) from the arguments the chart or the kustomize overlay gives.
     """
     settings = settings or BalancerSettings(host="0.0.0.0", port=8080)
     if not services:
@@ -380,8 +381,9 @@ def render_kubernetes(
     out: list[str] = []
     add = out.append
     add("# crunch-balancer: HAProxy in front of each microservice's pods, found through")
-    add("# their headless Service. Rendered by helm/crunch; the same text as render_kubernetes")
-    add("# in app/balancer/haproxy.py. Services (name path address workers slots):")
+    add("# their headless Service. Rendered at pod start by `crunch haproxy-config")
+    add("# --kube-service ...` (the balancer's init container). Services (name path")
+    add("# address workers slots):")
     for s in services:
         add(f"#   {s.name} {s.path} {s.fqdn}:{s.port} workers={s.workers} slots={s.slots}")
     add(
@@ -499,6 +501,19 @@ def parse_instance(spec: str) -> Instance:
     return Instance(name, host, int(port), int(workers), groups)
 
 
+def parse_kube_backend(spec: str) -> KubeBackend:
+    """``NAME=PATH@HOST:PORT/WORKERS/SLOTS``: one microservice behind the in-cluster
+    balancer (its headless Service's name, each pod's workers, server slots).
+
+    Example: ``hello=/hello@crunch-hello-pods.crunch.svc.cluster.local:8080/2/10``.
+    """
+    match = re.fullmatch(r"([^=]+)=(/[^@]*)@(.+):(\d+)/(\d+)/(\d+)", spec.strip())
+    if not match:
+        raise BalancerConfigError(f"service {spec!r}: expected NAME=PATH@HOST:PORT/WORKERS/SLOTS")
+    name, path, fqdn, port, workers, slots = match.groups()
+    return KubeBackend(name, path, fqdn, int(port), int(workers), int(slots))
+
+
 def instances_from_json(data: Any) -> list[Instance]:
     """A JSON list of ``{"name", "host", "port", "workers", "services"}`` objects."""
     if not isinstance(data, list):
@@ -560,6 +575,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--retry-after", type=int, default=int(_env("retry_after", "1")), help="seconds")
     g.add_argument(
+        "--max-clients",
+        type=int,
+        default=int(_env("max_clients", "2000")),
+        help="connections HAProxy accepts at once (global and frontend maxconn)",
+    )
+    g.add_argument(
         "--stats-port",
         type=int,
         default=int(_env("stats_port", "0")) or None,
@@ -583,6 +604,7 @@ def settings_from_args(args: argparse.Namespace, task_timeout: float) -> Balance
         queue_timeout=args.queue_timeout,
         queue_limit=args.queue_limit,
         retry_after=args.retry_after,
+        max_clients=args.max_clients,
         stats_port=args.stats_port,
         access_log=args.access_log,
     )
@@ -612,9 +634,37 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--layout", choices=LAYOUTS, default=_env("layout", "seed"))
     parser.add_argument("--workers", type=int, help="workers per instance of the local cluster")
     parser.add_argument("--task-timeout", type=float, help="default: CRUNCH_TASK_TIMEOUT")
+    kube = parser.add_argument_group(
+        "in-cluster balancer (the chart's and k8s/overlays/haproxy-balancer's init container)"
+    )
+    kube.add_argument(
+        "--kube-service",
+        action="append",
+        default=[],
+        metavar="NAME=PATH@HOST:PORT/WORKERS/SLOTS",
+        help="one microservice's headless Service (repeatable); renders the in-cluster config",
+    )
+    kube.add_argument(
+        "--balancer-replicas",
+        type=int,
+        default=1,
+        help="balancer pods: each sends a pod at most its workers divided by this",
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     add_settings_arguments(parser)
     return parser
+
+
+def _instances(args: argparse.Namespace) -> list[Instance]:
+    if args.instances:
+        raw = sys.stdin.read() if args.instances == "-" else Path(args.instances).read_text()
+        return instances_from_json(json.loads(raw))
+    if args.instance:
+        return [parse_instance(spec) for spec in args.instance]
+    workers = args.workers or default_workers(args.count)
+    return local_instances(
+        args.count, workers=workers, base_port=args.base_port, layout=args.layout
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -631,17 +681,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             raise BalancerConfigError(str(exc)) from None
         task_timeout = args.task_timeout or app_settings.task_timeout
-        if args.instances:
-            raw = sys.stdin.read() if args.instances == "-" else Path(args.instances).read_text()
-            instances = instances_from_json(json.loads(raw))
-        elif args.instance:
-            instances = [parse_instance(spec) for spec in args.instance]
+        settings = settings_from_args(args, task_timeout)
+        if args.kube_service:
+            services = [parse_kube_backend(spec) for spec in args.kube_service]
+            text = render_kubernetes(services, settings, replicas=args.balancer_replicas)
         else:
-            workers = args.workers or default_workers(args.count)
-            instances = local_instances(
-                args.count, workers=workers, base_port=args.base_port, layout=args.layout
-            )
-        text = render(instances, settings_from_args(args, task_timeout))
+            text = render(_instances(args), settings)
     except (BalancerConfigError, OSError, json.JSONDecodeError) as exc:
         print(f"crunch haproxy-config: {exc}", file=sys.stderr)
         return 2

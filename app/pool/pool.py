@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from app.config import Settings
 from app.errors import (
     Draining,
+    InvalidInput,
     Overloaded,
     QueueTimeout,
     TaskFailed,
@@ -34,10 +36,10 @@ from app.errors import (
     UnknownTask,
     WorkerCrashed,
 )
-from app.pool.protocol import ERROR, FATAL, READ_SIZE, READY, encode
+from app.pool.protocol import ERROR, FATAL, READY, REJECTED, encode_parts, out_of_band
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
-from app.tasks.registry import Registry, TaskSpec
+from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
 
 log = logging.getLogger("crunch.pool")
 
@@ -212,14 +214,19 @@ class Pool:
         now = loop.time()
         cost = spec.cost(params) if spec.cost is not None else 1.0
         rate = self._rate.get(name)
+        options = spec.options
+        if timeout is None:
+            timeout = options.timeout if options.timeout is not None else self.timeout
         job = Job(
             next(self._task_ids),
             name,
             params,
             loop.create_future(),
             now,
-            now + (timeout if timeout is not None else self.timeout),
-            cost_class(0.0 if cost == 0 else cost * rate if rate is not None else None),
+            now + timeout,
+            COST_CLASSES[options.cost_class]
+            if options.cost_class is not None
+            else cost_class(0.0 if cost == 0 else cost * rate if rate is not None else None),
             cost,
         )
         if self._idle and not self._queue:
@@ -249,7 +256,7 @@ class Pool:
         worker.state = State.BUSY
         self._pending[job.id] = job
         try:
-            worker.send(encode((job.id, job.name, job.params)))
+            worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
         except OSError:
             # The worker died and we have not read its end of file yet: try the next one.
             self._pending.pop(job.id, None)
@@ -273,7 +280,7 @@ class Pool:
             if job.future.done():
                 continue
             try:
-                worker.send(encode((job.id, job.name, job.params)))
+                worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
             except OSError:
                 self._queue.push_front(job)  # the worker is dying; _on_exit replaces it
                 return
@@ -296,17 +303,17 @@ class Pool:
 
     def _on_readable(self, worker: WorkerProcess) -> None:
         try:
-            data = os.read(worker.from_fd, READ_SIZE)
+            messages = worker.reader.read(worker.from_fd)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            messages = None
+        if messages is None:
             self._on_exit(worker)
             return
         loop = self._loop
         assert loop is not None
-        for kind, task_id, value, run_ns in worker.reader.feed(data):
+        for kind, task_id, value, run_ns in messages:
             if kind == READY:
                 self._on_ready(worker)
                 continue
@@ -335,6 +342,8 @@ class Pool:
                 continue
             if kind == ERROR:
                 _fail(job, TaskFailed(f"task {job.name!r} failed: {value}"))
+            elif kind == REJECTED:
+                _fail(job, InvalidInput(f"task {job.name!r} rejected its input: {value}"))
             elif not job.future.done():
                 job.future.set_result(
                     TaskResult(job.id, job.name, value, worker.id, queue_s, run_s)
@@ -443,7 +452,10 @@ class Pool:
     async def _watch(self) -> None:
         """Enforce deadlines; coarse ticks cost less than a timer per task."""
         loop = asyncio.get_running_loop()
-        tick = max(0.005, min(0.05, self.timeout / 10))
+        shortest = min(
+            [self.timeout, *(s.options.timeout for s in self.specs.values() if s.options.timeout)]
+        )
+        tick = max(0.005, min(0.05, shortest / 10))
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
@@ -481,8 +493,9 @@ class Pool:
         env = dict(os.environ)
         env["CRUNCH_TASK_MODULES"] = ",".join(self.settings.task_modules)
         env["CRUNCH_WORKER_NICE"] = str(self.settings.worker_nice)
-        # Workers must import exactly what the server imports (user task modules too).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # Workers must import exactly what the server imports (user task modules too);
+        # they start isolated, so the path travels in a variable of crunch's own.
+        env["CRUNCH_WORKER_PATH"] = json.dumps([p or os.getcwd() for p in sys.path])
         return env
 
 

@@ -9,13 +9,35 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from app.pool.protocol import FrameReader, write_all
+from app.pool.protocol import FrameReader, widen, write_all
 
 if TYPE_CHECKING:
     from app.pool.pool import Job
+
+# The directory holding crunch's own ``app`` package (site-packages once installed).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A worker runs isolated (-I: neither the working directory nor PYTHONPATH nor the user
+# site is on its path) and imports crunch's worker from PACKAGE_ROOT first, so a user's
+# directory with its own ``app/`` package can never stand in for crunch's. Only then does
+# the worker take the server's sys.path (``worker.main``) to import the user's task modules.
+BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from app.pool.worker import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def interpreter_flags(env: Mapping[str, str]) -> list[str]:
+    """-I, plus the flags of the PYTHON* variables -I makes the worker ignore that matter
+    in a container: no bytecode writes (read-only root), unbuffered output (logs)."""
+    flags = ["-I"]
+    if sys.dont_write_bytecode or env.get("PYTHONDONTWRITEBYTECODE"):
+        flags.append("-B")
+    if env.get("PYTHONUNBUFFERED"):
+        flags.append("-u")
+    return flags
 
 
 class State(enum.Enum):
@@ -48,9 +70,18 @@ class WorkerProcess:
         # Two pipes: tasks go down one, results come up the other.
         child_in, self.to_fd = os.pipe2(os.O_CLOEXEC)
         self.from_fd, child_out = os.pipe2(os.O_CLOEXEC)
+        for fd in (self.to_fd, self.from_fd):
+            widen(fd)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app.pool.worker", str(child_in), str(child_out)],
+                [
+                    sys.executable,
+                    *interpreter_flags(env),
+                    "-c",
+                    BOOTSTRAP,
+                    PACKAGE_ROOT,
+                    *map(str, (child_in, child_out)),
+                ],
                 pass_fds=(child_in, child_out),
                 stdin=subprocess.DEVNULL,
                 env=dict(env),
@@ -74,7 +105,7 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes | Sequence[bytes | memoryview]) -> None:
         write_all(self.to_fd, frame)
 
     def retire(self) -> None:

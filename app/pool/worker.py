@@ -1,14 +1,16 @@
 """The worker process: read a task frame, run it, write the result frame, repeat.
 
-Started by the supervisor as ``python -m app.pool.worker IN_FD OUT_FD`` (exec, never a
-fork of the threaded server). It imports the same task modules as the server, lowers
-its own CPU priority so the server's event loop wins the CPU, and exits when its
-input pipe closes.
+Started by the supervisor (exec, never a fork of the threaded server) as an isolated
+interpreter that imports this module from crunch's own package root (see
+``supervisor.BOOTSTRAP``), with ``IN_FD OUT_FD`` as arguments. It imports the same
+task modules as the server, lowers its own CPU priority so the server's event loop
+wins the CPU, and exits when its input pipe closes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -20,8 +22,9 @@ from app.pool.protocol import (
     FATAL,
     OK,
     READY,
+    REJECTED,
     FrameReader,
-    encode,
+    encode_parts,
     read_messages,
     write_all,
     write_frame,
@@ -39,6 +42,7 @@ def _die_with_parent() -> None:
 
 def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
     from app.tasks.registry import load_modules, registry
+    from app.tasks.results import Rejected
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     _die_with_parent()
@@ -64,18 +68,25 @@ def serve(in_fd: int, out_fd: int, modules: tuple[str, ...], nice: int) -> int:
                 # The heap may be in any state now: report, then let the supervisor replace us.
                 write_frame(out_fd, (FATAL, task_id, "MemoryError", clock() - started))
                 os._exit(70)
+            except Rejected as exc:
+                kind, value = REJECTED, str(exc)[:2000]
             except Exception as exc:  # a task's own error fails only that task
                 kind, value = ERROR, f"{type(exc).__name__}: {exc}"[:2000]
             elapsed = clock() - started
             try:
-                frame = encode((kind, task_id, value, elapsed))
+                frame = encode_parts((kind, task_id, value, elapsed))
             except Exception as exc:  # the result cannot be pickled
-                frame = encode((ERROR, task_id, f"result not serialisable: {exc}"[:2000], elapsed))
+                error = f"result not serialisable: {exc}"[:2000]
+                frame = encode_parts((ERROR, task_id, error, elapsed))
             write_all(out_fd, frame)
 
 
 def main(argv: list[str]) -> int:
     in_fd, out_fd = int(argv[1]), int(argv[2])
+    # ``app`` is bound to crunch's package by now; the server's path finds the user's modules.
+    path = os.environ.get("CRUNCH_WORKER_PATH")
+    if path:
+        sys.path[:] = json.loads(path)
     modules = tuple(m for m in os.environ.get("CRUNCH_TASK_MODULES", "").split(",") if m.strip())
     nice = int(os.environ.get("CRUNCH_WORKER_NICE", "0"))
     try:

@@ -14,14 +14,16 @@ from app.routes.health import HEALTHZ, METRICS, READYZ, healthz, metrics, readyz
 from app.routes.index import INDEX, TASKS, index, tasks
 from app.routes.services import service, service_operations
 from app.routes.spawn import spawn, spawn_paths
-from app.routes.work import batch, batch_paths, work, work_paths
+from app.routes.work import WORK_ROUTE_METHODS, batch, batch_paths, work, work_paths
 
 
 def build_routes(settings: Settings) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         document(Route("/", index, methods=["GET"]), INDEX),
         document(Route("/tasks", tasks, methods=["GET"]), TASKS),
-        document(Route("/work/{task}", work, methods=["GET", "POST"]), work_paths),
+        # Methods are checked per task in work() (a task that takes the body is POST
+        # only), so the route lets every usual method through to it.
+        document(Route("/work/{task}", work, methods=list(WORK_ROUTE_METHODS)), work_paths),
         document(Route("/batch", batch, methods=["POST"]), batch_paths),
         document(Route("/spawn/{name}", spawn, methods=["POST"]), spawn_paths),
         document(Route("/healthz", healthz, methods=["GET"]), HEALTHZ),

@@ -7,7 +7,7 @@ import html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from app import __version__
+from app import __version__, handlers
 from app.openapi import Operation, json_content
 from app.responses import JSONResponse
 from app.state import state_of
@@ -23,6 +23,10 @@ async def index(request: Request) -> Response:
         href = f"/work/{name}{EXAMPLES.get(name, '')}"
         doc = html.escape(state.pool.specs[name].doc)
         links.append(f'<li><a href="{html.escape(href)}">{html.escape(href)}</a> {doc}</li>')
+    for entry in handlers.registered():
+        shown = html.escape(entry.path)
+        verbs = html.escape(", ".join(entry.methods))
+        links.append(f"<li><code>{verbs}</code> {shown} {html.escape(entry.summary)}</li>")
     for path, what in (
         ("/tasks", "every task and its parameters"),
         ("/metrics", "Prometheus metrics"),
@@ -91,6 +95,12 @@ TASKS: dict[str, Operation] = {
                                         "name": {"type": "string"},
                                         "doc": {"type": "string"},
                                         "params": {"type": "array", "items": {"type": "object"}},
+                                        "timeout_s": {"type": "number", "minimum": 0},
+                                        "cost_class": {
+                                            "type": "string",
+                                            "enum": ["tiny", "small", "medium", "large"],
+                                        },
+                                        "body": {"type": "array", "items": {"type": "string"}},
                                     },
                                 },
                             },

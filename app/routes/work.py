@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,11 +19,12 @@ from app.openapi import (
     ref,
     task_operations,
 )
-from app.payload import NO_BODY, read_json
+from app.payload import NO_BODY, read_bytes, read_json
 from app.pool import TaskResult
 from app.responses import JSONResponse
 from app.state import AppState, state_of
 from app.tasks.registry import lookup
+from app.tasks.results import Binary
 
 
 def result_body(result: TaskResult, pod: str) -> dict[str, Any]:
@@ -55,12 +57,31 @@ def query_params(request: Request) -> dict[str, str]:
     return params
 
 
+JSON_METHODS = ("GET", "HEAD", "POST")
+BYTES_METHODS = ("POST",)
+WORK_ROUTE_METHODS = (*JSON_METHODS, "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
+
+
 async def work(request: Request) -> Response:
     state = state_of(request)
     name: str = request.path_params["task"]
     spec = lookup(state.pool.specs, name)
+    accepted = spec.options.body
+    _allow(request.method, BYTES_METHODS if accepted else JSON_METHODS)
     text = query_params(request)
-    if request.method == "POST":
+    if accepted:
+        # The body is the task's input (bytes); its parameters come from the query.
+        settings = state.settings
+        params = spec.validate_sources(text=text)
+        params["body"] = await read_bytes(
+            request, settings.max_body, settings.body_timeout, accepted
+        )
+    elif request.method == "POST":
         settings = state.settings
         body = await read_json(request, settings.max_body, settings.body_timeout)
         if body is NO_BODY:
@@ -71,9 +92,17 @@ async def work(request: Request) -> Response:
     else:
         params = spec.validate_sources(text=text)
     result = await state.admission.run(name, params)
+    if isinstance(result.value, Binary):
+        return binary_response(result)
     return JSONResponse(
         result_body(result, state.settings.pod_name), headers=timing_headers(result)
     )
+
+
+def binary_response(result: TaskResult) -> Response:
+    """A task's ``Binary`` answer, served as-is with its content type."""
+    value: Binary = result.value
+    return Response(value.data, media_type=value.content_type, headers=timing_headers(result))
 
 
 Item = tuple[str, dict[str, Any] | CrunchError]
@@ -87,6 +116,9 @@ async def _run_item(state: AppState, item: Item) -> Any:
         result = await state.admission.run(name, params)
     except CrunchError as exc:
         return {"task": name, "status": exc.status, **exc.body()}
+    if isinstance(result.value, Binary):
+        detail = f"task {name!r} answers bytes; run it with /work/{name}"
+        return {"task": name, "status": 422, "error": "binary_result", "detail": detail}
     return {"status": 200, **result_body(result, state.settings.pod_name)}
 
 
@@ -104,6 +136,8 @@ def _parse_item(state: AppState, index: int, item: Any) -> Item:
     name: str = item["task"]
     try:
         spec = lookup(state.pool.specs, name)
+        if spec.options.body:
+            raise InvalidParams(f"item {index}: task {spec.name!r} takes a request body; use /work")
         return spec.name, spec.validate(params, from_text=False)
     except CrunchError as exc:
         return name, exc

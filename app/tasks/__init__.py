@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from app.tasks.registry import REQUIRED, Param, Registry, TaskSpec, load_modules, registry, task
+from app.tasks.results import Binary, Rejected
 
-__all__ = ["REQUIRED", "Param", "Registry", "TaskSpec", "load_modules", "registry", "task"]
+__all__ = [
+    "REQUIRED",
+    "Binary",
+    "Param",
+    "Registry",
+    "Rejected",
+    "TaskSpec",
+    "load_modules",
+    "registry",
+    "task",
+]
 
 # Importing the package registers the built-in tasks.
 from app.tasks import builtin as _builtin  # noqa: F401

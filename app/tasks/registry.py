@@ -144,6 +144,32 @@ def _check_type(param: ParamSpec, raw: Any) -> Any:
     return raw
 
 
+# Names of the pool's queue classes (``pool/queue.py``), for a task that fixes its own.
+COST_CLASSES = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a task may set for itself instead of the pod's defaults."""
+
+    timeout: float | None = None  # its deadline in seconds (else CRUNCH_TASK_TIMEOUT)
+    cost_class: str | None = None  # its queue class (else learnt from its run times)
+    body: tuple[str, ...] = ()  # content types it takes as the raw body (``bytes``)
+    answers: str | None = None  # the content type of its ``Binary`` answers (else JSON)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.timeout is not None:
+            out["timeout_s"] = self.timeout
+        if self.cost_class is not None:
+            out["cost_class"] = self.cost_class
+        if self.body:
+            out["body"] = list(self.body)
+        if self.answers is not None:
+            out["answers"] = self.answers
+        return out
+
+
 @dataclass(frozen=True)
 class Task:
     """A registered task: the function, its parameters and how to estimate its cost."""
@@ -153,6 +179,7 @@ class Task:
     params: tuple[Param, ...]
     cost: Callable[[Mapping[str, Any]], float] | None
     doc: str
+    options: Options = Options()
 
 
 @dataclass(frozen=True)
@@ -164,6 +191,7 @@ class TaskSpec:
     cost: Callable[[Mapping[str, Any]], float] | None
     doc: str
     by_name: Mapping[str, ParamSpec] = field(repr=False)
+    options: Options = Options()
 
     def validate(self, raw: Mapping[str, Any], *, from_text: bool) -> dict[str, Any]:
         """Check parameters that all came as text (a query string) or all as JSON."""
@@ -205,6 +233,7 @@ class TaskSpec:
             "name": self.name,
             "doc": self.doc,
             "params": [p.describe() for p in self.params],
+            **self.options.describe(),
         }
 
 
@@ -225,8 +254,22 @@ class Registry:
         *params: Param,
         name: str | None = None,
         cost: Callable[[Mapping[str, Any]], float] | None = None,
+        timeout: float | None = None,
+        cost_class: str | None = None,
+        body: str | tuple[str, ...] = (),
+        answers: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``."""
+        """Register ``fn`` as a task: ``@task(Param("n", int, maximum=1000), cost=...)``.
+
+        ``timeout`` (seconds) and ``cost_class`` (tiny, small, medium, large) replace the
+        pod's deadline and the learnt queue class for this task. ``body`` names the
+        content types (``image/*`` matches any image) the task takes as the raw request
+        body: it is passed as the ``body`` argument, as bytes. ``answers`` is the content
+        type of the ``Binary`` the task returns (what /openapi.json promises).
+        """
+        types = (body,) if isinstance(body, str) else tuple(body)
+        options = Options(timeout, cost_class, types, answers)
+        _check_options(options, params)
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             task_name = name or fn.__name__
@@ -236,7 +279,7 @@ class Registry:
             if existing is not None and existing.fn is not fn:
                 raise ValueError(f"task {task_name!r} is registered twice")
             doc = (fn.__doc__ or "").strip().split("\n")[0]
-            self._tasks[task_name] = Task(task_name, fn, tuple(params), cost, doc)
+            self._tasks[task_name] = Task(task_name, fn, tuple(params), cost, doc, options)
             return fn
 
         return register
@@ -266,8 +309,26 @@ class Registry:
                 )
                 for p in t.params
             )
-            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, {p.name: p for p in resolved})
+            by_name = {p.name: p for p in resolved}
+            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, by_name, t.options)
         return specs
+
+
+def _check_options(options: Options, params: tuple[Param, ...]) -> None:
+    # A mistake here fails at import, i.e. at start, never at the first request.
+    if options.timeout is not None and not 0 < options.timeout <= 86400:
+        raise ValueError(f"timeout must be in (0, 86400] seconds, got {options.timeout!r}")
+    if options.cost_class is not None and options.cost_class not in COST_CLASSES:
+        raise ValueError(f"cost_class must be one of {', '.join(COST_CLASSES)}")
+    for media in options.body:
+        if not re.fullmatch(r"[a-z0-9.+-]+/([a-z0-9.+-]+|\*)", media):
+            raise ValueError(f"body content type {media!r}: use type/subtype or type/*")
+    if options.answers is not None and not re.fullmatch(
+        r"[a-z0-9.+-]+/[a-z0-9.+-]+", options.answers
+    ):
+        raise ValueError(f"answers content type {options.answers!r}: use type/subtype")
+    if options.body and any(p.name == "body" for p in params):
+        raise ValueError("a task that takes the body cannot also have a parameter named body")
 
 
 registry = Registry()

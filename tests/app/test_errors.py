@@ -25,6 +25,7 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.TaskTimeout: (504, "task_timeout"),
     errors.WorkerCrashed: (500, "worker_crashed"),
     errors.TaskFailed: (500, "task_failed"),
+    errors.InvalidInput: (422, "invalid_input"),
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import shutil
 import socket
 import subprocess
@@ -80,6 +82,25 @@ def test_headers_that_never_finish_are_cut_off(live: Server) -> None:
     assert after < 5  # header timeout 1 s
 
 
+def test_headers_larger_than_64_kib_get_a_json_431(live: Server) -> None:
+    address = urlsplit(live.url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        data = b""
+        for _ in range(40):  # 80 KiB in 2 KiB pieces, never finishing the header
+            if select.select([sock], [], [], 0.01)[0]:
+                break  # the answer is there: stop sending before the server's close
+            sock.sendall(b"a" * 2048)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    status, headers, body = split(data)
+    assert status.startswith("HTTP/1.1 431"), data[:200]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == "headers_too_large"
+
+
 def test_a_connection_that_sends_nothing_is_closed(live: Server) -> None:
     data, after, closed = exchange(live, b"")
     assert closed and data == b""
@@ -97,6 +118,33 @@ def test_a_stalled_body_gets_408_and_the_connection_closes(live: Server) -> None
     assert json.loads(body)["error"] == "request_timeout"
     assert headers["connection"] == "close"
     assert closed and after < 5
+
+
+def test_a_body_nobody_reads_does_not_hold_the_connection(live: Server) -> None:
+    # /healthz answers without reading the body; the rest of it never comes.
+    request = b"POST /work/noop HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+    data, after, closed = exchange(live, request.replace(b"POST /work/noop", b"GET /healthz"))
+    status, _, body = split(data)
+    assert status.endswith("200 OK") and json.loads(body) == {"status": "ok"}
+    assert closed and after < 6  # body timeout 1 s (+1 s grace)
+
+
+def test_a_request_sent_in_pieces_within_the_timeouts_is_served(live: Server) -> None:
+    address = urlsplit(live.url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.settimeout(10)
+        for piece in (b"POST /work/noop HTTP/1.1\r\n", b"Host: x\r\nContent-Type: ap"):
+            sock.sendall(piece)
+            time.sleep(0.3)
+        sock.sendall(b"plication/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{")
+        time.sleep(0.3)
+        sock.sendall(b"}")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status, _, body = split(data)
+    assert status.endswith("200 OK"), data
+    assert json.loads(body)["task"] == "noop"
 
 
 def test_http10_spawn_is_sent_whole_not_chunked(live: Server) -> None:

@@ -158,3 +158,33 @@ def test_goals_and_table_from_a_synthetic_repetition() -> None:
     assert rows[("S6", "≥ 0.4 x")]["result"] == "miss"
     assert rows[("S3", "< 2 ms")]["result"] is None  # not measured: no verdict
     assert "**MISS**" in report.table(run.judge([rep]))
+
+
+def test_storm_goals_judge_each_server_against_its_own_peak() -> None:
+    from bench import run
+
+    rep = {
+        "S10": {
+            "crunch": {"goodput": 70.0, "base_goodput": 80.0, "late": 0},
+            "cluster": {"goodput": 20.0, "base_goodput": 80.0, "late": 12},
+        }
+    }
+    rows = [row for row in run.judge([rep]) if row["id"] == "S10"]
+    goodput, each = rows[0], rows[1]
+    assert goodput["result"] == "pass"  # 70 / 80 >= 0.8
+    assert each["peers"]["cluster"]["median"] == 0.25
+    late = next(row for row in rows if row["goal"] == "= 0")
+    assert late["result"] == "pass"
+    assert late["peers"]["cluster"]["median"] == 12
+
+
+def test_late_counts_timeouts_deadline_answers_and_slow_successes() -> None:
+    from bench.scenarios import _late
+
+    result = loadgen.Result("http://127.0.0.1:1/", "GET", "closed", None, 1.0, 1)
+    result.timeouts = 2
+    result.statuses = {200: 3, 504: 1}
+    result.by_status[200] = loadgen.new_histogram()
+    for seconds in (0.1, 0.2, 7.0):
+        result.by_status[200].record_value(int(seconds * 1e6))
+    assert _late(result, deadline=5.0) == 2 + 1 + 1

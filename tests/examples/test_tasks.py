@@ -18,3 +18,21 @@ def test_example_tasks_run_through_the_api(serve: Callable[..., Server]) -> None
         assert r.status_code == 200 and r.json()["result"] == expected
         assert client.get("/work/fib", params={"n": 90}).json()["result"] == "2880067194370816120"
         assert client.get("/work/fib", params={"n": 5001}).status_code == 422
+
+
+def test_example_bytes_tasks_take_the_body(serve: Callable[..., Server]) -> None:
+    server = serve(task_modules="examples.tasks")
+    octets = {"content-type": "application/octet-stream"}
+    with server.client() as client:
+        r = client.post("/work/reverse", content=b"crunch", headers=octets)
+        assert r.status_code == 200
+        assert r.content == b"hcnurc"
+        assert r.headers["content-type"] == "application/octet-stream"
+        r = client.post("/work/checksum", content=b"crunch", headers=octets)
+        assert r.json()["result"] == hashlib.sha256(b"crunch").hexdigest()
+        doc = client.get("/openapi.json").json()["paths"]
+        assert (
+            "application/octet-stream"
+            in doc["/work/reverse"]["post"]["responses"]["200"]["content"]
+        )
+        assert "application/json" in doc["/work/checksum"]["post"]["responses"]["200"]["content"]

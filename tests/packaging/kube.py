@@ -27,7 +27,15 @@ CACHE = ROOT / ".cache"
 # the kind e2e cluster's, the newest that still runs on cgroup v1).
 KUBE_VERSIONS = ("1.30.0", "1.34.0", "1.35.0")
 MODES = ("prometheus-adapter", "keda", "cpu", "off")
-OVERLAYS = ("prometheus-adapter", "keda", "cpu", "kind", "haproxy-ingress", "haproxy-balancer")
+OVERLAYS = (
+    "prometheus-adapter",
+    "keda",
+    "cpu",
+    "kind",
+    "haproxy-ingress",
+    "haproxy-balancer",
+    "example",
+)
 SERVICES = {"web": "/", "hello": "/hello", "world": "/world"}
 RELEASE = "crunch"
 NAMESPACE = "crunch"

@@ -1,15 +1,19 @@
 """The in-cluster balancer (`balancer.enabled`, k8s/overlays/haproxy-balancer): HAProxy
 as a Deployment in front of each microservice's pods, found through headless Services.
 
-Its configuration has one source of truth: the chart renders the same text as
-``render_kubernetes`` in app/balancer/haproxy.py (checked here for several value sets),
-and that text passes ``haproxy -c``.
+Its configuration has one source: ``render_kubernetes`` in app/balancer/haproxy.py,
+run at pod start by the balancer's init container (``crunch haproxy-config
+--kube-service ...``). These tests run that init container's command as rendered,
+with this checkout's crunch, and check the text it writes (several value sets), that
+it passes ``haproxy -c``, and that the kustomize overlay's command does the same.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +71,19 @@ def render(*flags: str) -> list[Doc]:
 
 
 def config_of(items: list[Doc]) -> str:
-    text: str = by_kind(items, "ConfigMap")["crunch-balancer"]["data"]["haproxy.cfg"]
-    return text
+    """What the balancer pod's init container writes: its command, run here."""
+    spec = by_kind(items, "Deployment")["crunch-balancer"]["spec"]["template"]["spec"]
+    (init,) = spec["initContainers"]
+    command: list[str] = init["command"]
+    assert command[:2] == ["/opt/crunch/bin/crunch", "haproxy-config"]
+    assert command[-2:] == ["--output", "/usr/local/etc/crunch-balancer/haproxy.cfg"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRUNCH_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.balancer.haproxy", *command[2:-2]],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _settings(**overrides: Any) -> BalancerSettings:
@@ -131,7 +146,7 @@ EXPECTED: dict[str, tuple[list[KubeBackend], BalancerSettings, int]] = {
 
 
 @pytest.mark.parametrize("case", sorted(VALUE_SETS))
-def test_chart_config_is_render_kubernetes(case: str) -> None:
+def test_init_container_renders_render_kubernetes(case: str) -> None:
     backends, settings, replicas = EXPECTED[case]
     chart = config_of(render(*VALUE_SETS[case]))
     assert chart == render_kubernetes(backends, settings, replicas=replicas)
@@ -254,11 +269,15 @@ def test_balancer_pod_is_locked_down_and_binds_an_unprivileged_port() -> None:
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
     config_dir = mounts["/usr/local/etc/crunch-balancer"]
-    assert volumes[config_dir]["configMap"]["name"] == "crunch-balancer"
+    assert "emptyDir" in volumes[config_dir]
     assert c["args"][-1] == "/usr/local/etc/crunch-balancer/haproxy.cfg"
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "stats"}
-    annotations = dep["spec"]["template"]["metadata"]["annotations"]
-    assert len(annotations["checksum/config"]) == 64, "a new config must roll the pods"
+    (init,) = spec["initContainers"]
+    assert init["image"] == "crunch:0.1.0", "the config comes from crunch's own renderer"
+    assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == {
+        config_dir: "/usr/local/etc/crunch-balancer"
+    }
+    assert {m["name"]: m.get("readOnly") for m in c["volumeMounts"]}[config_dir] is True
     grace = spec["terminationGracePeriodSeconds"]
     assert grace > 30 + 30 + 5, "queued and running requests finish on a soft stop"
 
@@ -319,3 +338,9 @@ def test_balancer_readiness_and_liveness_probes_differ() -> None:
         assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"] != container["livenessProbe"]
+
+
+def test_queue_slack_reaches_the_config() -> None:
+    config = config_of(render(*ON, "--set", "balancer.queueSlack=1"))
+    lines = [line for line in config.splitlines() if "server-template" in line]
+    assert lines and all(line.endswith(" maxconn 3") for line in lines)  # 2 workers + 1

@@ -35,6 +35,12 @@ PAIRS: dict[str, tuple[str, ...]] = {
         "ingress.busyAware.controllerReplicas=2",
     ),
     "overlays/haproxy-balancer": ("--set", "balancer.enabled=true"),
+    "overlays/example": (
+        "--set",
+        "image.repository=crunch-thumbnails",
+        "--set",
+        "tasks.modules={thumbnails.tasks}",
+    ),
 }
 
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.packaging.kube import (
@@ -9,6 +12,7 @@ from tests.packaging.kube import (
     KUBE_VERSIONS,
     NAMESPACE,
     OVERLAYS,
+    ROOT,
     SERVICES,
     Doc,
     assert_crunch_pod,
@@ -16,9 +20,11 @@ from tests.packaging.kube import (
     by_kind,
     docs,
     env_of,
+    find_tools,
     kustomize,
     load_yaml_file,
     pod_specs,
+    run,
     validate,
 )
 
@@ -119,6 +125,32 @@ def test_spawn_is_off_in_every_tree(tree: str) -> None:
             continue
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         assert env_of(container)["CRUNCH_SPAWN_ALLOW"] == "", f"{tree}: {name}"
+
+
+def test_the_documented_spawn_opt_in_patch_turns_it_on_for_one_deployment(
+    tmp_path: Path,
+) -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    after = text[text.index("Opt one Deployment") :]
+    patch = after.split("```yaml\n", 1)[1].split("```", 1)[0]
+    base = os.path.relpath(K8S / "base", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(f"resources:\n  - {base}\n{patch}")
+    tools = find_tools()
+    done = run(
+        [
+            str(tools.kubectl),
+            "kustomize",
+            "--load-restrictor",
+            "LoadRestrictionsNone",
+            str(tmp_path),
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    allow = {
+        name: env_of(dep["spec"]["template"]["spec"]["containers"][0])["CRUNCH_SPAWN_ALLOW"]
+        for name, dep in by_kind(docs(done.stdout), "Deployment").items()
+    }
+    assert allow == {"crunch-web": "ls", "crunch-hello": "", "crunch-world": ""}
 
 
 def test_cpu_overlay_scales_on_cpu() -> None:

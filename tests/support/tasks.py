@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.tasks import Param, task
+from app.tasks import Binary, Param, Rejected, task
 
 
 def _seconds(params: Mapping[str, Any]) -> float:
@@ -45,3 +45,26 @@ def fail() -> None:
 def whoami() -> dict[str, int]:
     """The worker's pid and niceness."""
     return {"pid": os.getpid(), "nice": os.nice(0)}
+
+
+@task(Param("seconds", float, minimum=0, maximum=30), timeout=0.5, cost_class="large")
+def short_nap(seconds: float) -> float:
+    """Sleep, under a deadline of its own (0.5 s) whatever the pod's default."""
+    time.sleep(seconds)
+    return seconds
+
+
+@task(
+    Param("times", int, default=1, minimum=1, maximum=4),
+    body=("text/plain", "image/*"),
+    answers="application/octet-stream",
+)
+def repeat(body: memoryview, times: int) -> Binary:
+    """Answer the body it was given, times over, as bytes."""
+    return Binary(bytes(body) * times, "application/octet-stream")
+
+
+@task(Param("why", str, max_length=40))
+def refuse(why: str) -> None:
+    """Reject its input, as a task does with data it cannot use."""
+    raise Rejected(why)

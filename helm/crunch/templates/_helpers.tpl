@@ -177,105 +177,28 @@ each balancer replica (at least 1), the rest wait in the balancer's queue.
 {{- printf "%s-pods" (include "crunch.svcName" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "crunch.balancerConfig" -}}
-{{- $b := .Values.balancer }}
-{{- $services := (include "crunch.services" . | fromYaml).items }}
-{{- $replicas := int $b.replicas }}
-{{- $port := int .Values.crunch.port }}
-{{- $queue := int $b.queueTimeout }}
-{{- $server := add (int $b.taskTimeout) 5 }}
-{{- $client := add $queue $server 5 }}
-{{- $retry := int $b.retryAfter -}}
-# crunch-balancer: HAProxy in front of each microservice's pods, found through
-# their headless Service. Rendered by helm/crunch; the same text as render_kubernetes
-# in app/balancer/haproxy.py. Services (name path address workers slots):
+{{/* The arguments of `crunch haproxy-config` that render the balancer's HAProxy
+configuration (app/balancer/haproxy.py, render_kubernetes), one per line. */}}
+{{- define "crunch.balancerArgs" -}}
+{{- $b := .Values.balancer -}}
+{{- $services := (include "crunch.services" . | fromYaml).items -}}
 {{- range $svc := $services }}
 {{- $fqdn := printf "%s.%s.svc.%s" (include "crunch.podsServiceName" (dict "root" $ "svc" $svc)) $.Release.Namespace $b.clusterDomain }}
-#   {{ $svc.name }} {{ $svc.path }} {{ $fqdn }}:{{ $port }} workers={{ int $svc.workers }} slots={{ max (int $svc.replicas) (int $svc.maxReplicas) }}
+- --kube-service={{ $svc.name }}={{ $svc.path }}@{{ $fqdn }}:{{ int $.Values.crunch.port }}/{{ int $svc.workers }}/{{ max (int $svc.replicas) (int $svc.maxReplicas) }}
 {{- end }}
-# Busy-aware: leastconn, maxconn per pod = workers / {{ $replicas }} balancer replicas (at least 1) + 0; timeout queue {{ $queue }}s.
-
-global
-    maxconn {{ int $b.maxClients }}
+- --balancer-replicas={{ int $b.replicas }}
+- --host=0.0.0.0
+- --port={{ int .Values.crunch.port }}
+- --stats-port={{ int $b.statsPort }}
+- --task-timeout={{ $b.taskTimeout }}
+- --queue-timeout={{ $b.queueTimeout }}
+- --queue-slack={{ int $b.queueSlack }}
+- --retry-after={{ int $b.retryAfter }}
+- --max-clients={{ int $b.maxClients }}
 {{- if $b.accessLog }}
-    log stdout format raw local0 info
-{{- end }}
-
-resolvers dns
-    parse-resolv-conf
-    accepted_payload_size 8192
-    resolve_retries 3
-    timeout resolve 1s
-    timeout retry 1s
-    hold valid 2s
-    hold other 2s
-    hold refused 2s
-    hold nx 2s
-    hold timeout 2s
-    hold obsolete 0s
-
-defaults
-    mode http
-{{- if $b.accessLog }}
-    log global
-    option httplog
-{{- end }}
-    timeout connect 2s
-    timeout client {{ $client }}s
-    timeout server {{ $server }}s
-    timeout queue {{ $queue }}s
-    timeout http-request 10s
-    timeout http-keep-alive 10s
-    timeout check 2s
-    # An instance that refuses the connection or answers 503 (its queue is full, or it
-    # drains) never started the task: try another one.
-    option redispatch
-    retries 2
-    retry-on conn-failure 503
-    # HAProxy's own 503 (queue timeout, no instance ready) speaks the app's error JSON.
-    http-error status 503 content-type application/json string '{"error": "overloaded", "detail": "every instance stayed busy (or none is ready) for the balancer queue timeout of {{ $queue }}s; retry later"}' hdr Retry-After {{ $retry }}
-
-frontend crunch
-    bind 0.0.0.0:{{ $port }}
-    maxconn {{ int $b.maxClients }}
-{{- $root := "" }}
-{{- range $svc := $services }}
-{{- if eq $svc.path "/" }}
-{{- if not $root }}{{ $root = $svc.name }}{{ end }}
-{{- else }}
-{{- $prefix := trimSuffix "/" $svc.path }}
-    acl route_{{ $svc.name }} path {{ $prefix }} or path_beg {{ $prefix }}/
-    use_backend {{ $svc.name }} if route_{{ $svc.name }}
+- --access-log
 {{- end }}
 {{- end }}
-{{- if $root }}
-    default_backend {{ $root }}
-{{- else }}
-    http-request return status 404 content-type application/json string '{"error": "not found"}'
-{{- end }}
-    # Every 503 tells the client when to come back, whoever produced it.
-    http-after-response set-header Retry-After {{ $retry }} if { status 503 } !{ res.hdr(retry-after) -m found }
-{{- range $svc := $services }}
-{{- $fqdn := printf "%s.%s.svc.%s" (include "crunch.podsServiceName" (dict "root" $ "svc" $svc)) $.Release.Namespace $b.clusterDomain }}
-
-backend {{ $svc.name }}
-    balance leastconn
-    option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
-    http-check expect status 200
-    http-response set-header X-Crunch-Instance %[srv_name]
-    default-server check inter 1s fastinter 1s fall 2 rise 1
-    server-template {{ $svc.name }} {{ max (int $svc.replicas) (int $svc.maxReplicas) }} {{ $fqdn }}:{{ $port }} resolvers dns init-addr none maxconn {{ max 1 (div (int $svc.workers) $replicas) }}
-{{- end }}
-
-listen stats
-    bind 0.0.0.0:{{ int $b.statsPort }}
-    http-request return status 200 content-type text/plain string ok if { path /healthz }
-    http-request use-service prometheus-exporter if { path /metrics }
-    stats enable
-    stats uri /
-    stats refresh 2s
-{{ end }}
 
 {{/* The crunch pods of every service, as a NetworkPolicy podSelector.
 Call with (dict "root" $ "services" $services). */}}

@@ -1,5 +1,6 @@
 """render_kubernetes: the in-cluster balancer's HAProxy configuration (pods found
-through headless Services and the cluster DNS). The chart renders the same text
+through headless Services and the cluster DNS), and ``crunch haproxy-config
+--kube-service ...``, which the balancer pod's init container runs
 (tests/packaging/test_balancer.py)."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from app.balancer.haproxy import (
     Instance,
     KubeBackend,
     kube_maxconn,
+    main,
+    parse_kube_backend,
     render,
     render_kubernetes,
 )
@@ -103,3 +106,36 @@ def test_passes_haproxy_check(haproxy_bin: str, tmp_path: Path) -> None:
         [haproxy_bin, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_kube_service_spec_is_parsed() -> None:
+    spec = "hello=/hello@crunch-hello-pods.ns.svc.cluster.local:8080/2/10"
+    assert parse_kube_backend(spec) == KubeBackend(
+        "hello", "/hello", "crunch-hello-pods.ns.svc.cluster.local", 8080, 2, 10
+    )
+
+
+@pytest.mark.parametrize(
+    "spec", ["hello=/hello@host:8080/2", "hello=hello@host:8080/2/10", "=/@host:1/1/1", "x"]
+)
+def test_bad_kube_service_spec_is_refused(spec: str) -> None:
+    with pytest.raises(BalancerConfigError):
+        parse_kube_backend(spec)
+
+
+def test_command_line_renders_the_in_cluster_config(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [f"--kube-service={b.name}={b.path}@{b.fqdn}:{b.port}/{b.workers}/{b.slots}"
+            for b in backends()]  # fmt: skip
+    argv = [*args, "--balancer-replicas=2", "--host=0.0.0.0", "--port=8080", "--stats-port=8404",
+            "--task-timeout=12.5", "--queue-timeout=2.5", "--queue-slack=1"]  # fmt: skip
+    assert main(argv) == 0
+    settings = BalancerSettings(
+        host="0.0.0.0", port=8080, stats_port=8404, task_timeout=12.5, queue_timeout=2.5,
+        queue_slack=1,
+    )  # fmt: skip
+    assert capsys.readouterr().out == render_kubernetes(backends(), settings, replicas=2)
+
+
+def test_command_line_refuses_a_bad_service(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--kube-service=nope"]) == 2
+    assert "expected NAME=PATH@HOST:PORT/WORKERS/SLOTS" in capsys.readouterr().err

@@ -15,9 +15,12 @@ from app.pool.protocol import (
     OK,
     FrameReader,
     encode,
+    encode_parts,
+    out_of_band,
     read_messages,
     write_frame,
 )
+from app.tasks.results import Binary
 
 
 @pytest.fixture
@@ -31,8 +34,8 @@ def pipe() -> Iterator[tuple[int, int]]:
 
 def test_frame_is_length_prefix_then_payload() -> None:
     frame = encode({"a": 1})
-    (size,) = HEADER.unpack_from(frame)
-    assert size == len(frame) - HEADER.size
+    size, buffers = HEADER.unpack_from(frame)
+    assert size == len(frame) - HEADER.size and buffers == 0
 
 
 def test_whole_frame_decodes_to_the_message() -> None:
@@ -73,7 +76,7 @@ def test_empty_read_yields_nothing() -> None:
 
 def test_oversized_frame_header_is_rejected() -> None:
     with pytest.raises(ValueError, match="larger than"):
-        FrameReader().feed(HEADER.pack(MAX_FRAME + 1))
+        FrameReader().feed(HEADER.pack(MAX_FRAME + 1, 0))
 
 
 def test_write_frame_over_a_pipe_is_read_back(pipe: tuple[int, int]) -> None:
@@ -104,3 +107,57 @@ def test_read_messages_returns_none_at_end_of_file(pipe: tuple[int, int]) -> Non
     read_fd, write_fd = pipe
     os.close(write_fd)
     assert read_messages(read_fd, FrameReader()) is None
+
+
+def test_bytes_params_travel_out_of_band_and_arrive_as_memoryviews() -> None:
+    data = os.urandom(100_000)
+    parts = encode_parts((1, "mirror", out_of_band({"body": data, "n": 3})))
+    assert any(memoryview(p).obj is data for p in parts)  # sent as is, not copied
+    ((_task_id, _name, params),) = FrameReader().feed(b"".join(parts))
+    assert isinstance(params["body"], memoryview) and params["body"] == data
+    assert params["n"] == 3
+
+
+def test_small_bytes_param_is_a_memoryview_too() -> None:
+    ((_, _, params),) = FrameReader().feed(encode((1, "t", out_of_band({"body": b"ab"}))))
+    assert isinstance(params["body"], memoryview) and bytes(params["body"]) == b"ab"
+
+
+def test_binary_result_survives_the_wire() -> None:
+    data = os.urandom(200_000)
+    frame = encode((OK, 9, Binary(data, "image/png"), 5))
+    reader = FrameReader()
+    assert reader.feed(frame[:1000]) == []
+    ((_kind, _task_id, value, _),) = reader.feed(frame[1000:])
+    assert isinstance(value, Binary) and value.content_type == "image/png"
+    assert bytes(value.data) == data
+
+
+def test_large_frame_is_read_into_one_buffer_from_the_pipe(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    data = os.urandom(3 << 20)  # larger than any pipe buffer
+    writer = threading.Thread(target=write_frame, args=(write_fd, (OK, 1, Binary(data, "a/b"))))
+    writer.start()
+    messages = read_messages(read_fd, FrameReader())
+    writer.join(timeout=10)
+    assert messages is not None and bytes(messages[0][2].data) == data
+
+
+def test_frames_after_a_large_frame_still_decode(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    big = (OK, 1, Binary(os.urandom(300_000), "a/b"))
+
+    def send() -> None:
+        write_frame(write_fd, big)
+        write_frame(write_fd, (OK, 2, "small"))
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    reader = FrameReader()
+    got: list[object] = []
+    while len(got) < 2:
+        messages = read_messages(read_fd, reader)
+        assert messages is not None
+        got.extend(messages)
+    writer.join(timeout=10)
+    assert got[1] == (OK, 2, "small")

@@ -11,6 +11,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # Each area of the project adds its own targets (and test steps) in mk/*.mk.
 EXTRA_TESTS :=
 TEST_PREREQS :=
+LINT_PREREQS :=
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help venv run test test-py lint fmt clean
@@ -33,7 +34,7 @@ venv: $(VENV)/.installed ## create the virtual environment with pinned dependenc
 run: venv ## serve every route on http://127.0.0.1:8080 (one process, no Kubernetes)
 	CRUNCH_LOG_FORMAT=$${CRUNCH_LOG_FORMAT:-text} $(BIN)/crunch serve --host 127.0.0.1 --port $${CRUNCH_PORT:-8080}
 
-lint: venv ## ruff + mypy --strict
+lint: venv $(LINT_PREREQS) ## ruff + mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -7,8 +7,10 @@ EXAMPLE_IMAGE ?= crunch-thumbnails:$(VERSION)
 EXAMPLE_INSTALLED := $(VENV)/.example-installed
 
 # The example's tests (examples/thumbnails/tests) run in test-py: they need Pillow
-# and the project installed; its image test runs with the packaging checks.
+# and the project installed (mypy checks the example against Pillow too); its image
+# test runs with the packaging checks.
 TEST_PREREQS += example-deps
+LINT_PREREQS += example-deps
 EXTRA_TESTS += example-image-test-or-skip
 
 $(EXAMPLE_INSTALLED): $(VENV)/.installed examples/thumbnails/pyproject.toml

@@ -21,7 +21,7 @@ e2e-image: ## build (or reuse from the e2e cache) the offline kind node image an
 
 e2e-up: venv e2e-image ## create the e2e cluster, install the stack and crunch; keep it (tests/e2e files then run alone)
 	scripts/e2e/kind.sh preflight
-	$(MAKE) -s image IMAGE=$${E2E_IMAGE:-crunch:$(VERSION)}
+	. scripts/e2e/lib.sh && $(MAKE) -s image IMAGE="$$E2E_IMAGE"
 	scripts/e2e/build-fixture-image.sh
 	scripts/e2e/kind.sh up
 	. scripts/e2e/lib.sh && scripts/e2e/kind.sh load "$$E2E_IMAGE" "$$E2E_FIXTURE_IMAGE"

@@ -25,11 +25,12 @@ mkdir -p "$STATE"
 export KUBECONFIG=$STATE/kubeconfig
 export E2E_CLUSTER=$CLUSTER
 export E2E_INGRESS_PORT=${E2E_INGRESS_PORT:-18080}
-# The crunch image under test, and the same image plus the test-only task modules
+# The crunch image under test (a tag of its own: `make test` on this machine builds
+# crunch:<version> at any time), and the same image plus the test-only task modules
 # of tests/e2e/fixtures (build-fixture-image.sh).
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$E2E_ROOT/pyproject.toml")
-export E2E_IMAGE=${E2E_IMAGE:-crunch:$VERSION}
-export E2E_FIXTURE_IMAGE=${E2E_FIXTURE_IMAGE:-${E2E_IMAGE%:*}-e2e-fixtures:${E2E_IMAGE##*:}}
+export E2E_IMAGE=${E2E_IMAGE:-crunch-e2e/crunch:$VERSION}
+export E2E_FIXTURE_IMAGE=${E2E_FIXTURE_IMAGE:-${E2E_IMAGE%:*}-fixtures:${E2E_IMAGE##*:}}
 NODE_IMAGE=crunch-e2e/node:${K8S_VERSION}
 
 # Builds share two cores with everything else on the machine: be nice, cap threads.

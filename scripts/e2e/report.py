@@ -268,6 +268,15 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             f"(all pods); answers {kill.get('load', {}).get('by_status')}; "
             f"failed: {len(kill.get('failures', []))}."
         )
+    drain = load(latest / "drain.json")
+    if drain:
+        lines.append(
+            f"Node drain (test 11, K4): `kubectl drain` of {drain.get('node')} "
+            f"({len(drain.get('evicted', []))} crunch-web pods) took "
+            f"{summarize([drain.get('drain_s')])[1]} s under load; answers "
+            f"{[x.get('by_status') for x in drain.get('loads', [])]}; "
+            f"failed: {len(drain.get('failures', []))}."
+        )
     if busy:
         lines.append(
             f"Busy-aware balancer (test 9): {len(busy.get('long_latencies_s', []))} requests "

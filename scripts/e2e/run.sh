@@ -9,7 +9,7 @@
 #   E2E_CLUSTER       kind cluster name (crunch-e2e). A cluster of that name that this
 #                     script did not create is never deleted: the run stops instead.
 #   E2E_INGRESS_PORT  host port of the Ingress on 127.0.0.1 (18080), checked first.
-#   E2E_IMAGE         crunch image to build and test (crunch:<version>).
+#   E2E_IMAGE         crunch image to build and test (crunch-e2e/crunch:<version>).
 #   E2E_KEEP=1        keep the cluster afterwards (then `make e2e-down`).
 #   E2E_PYTEST_ARGS   extra pytest arguments, e.g. "-k autoscale".
 #   CRUNCH_E2E_CACHE  the per-machine build cache (~/.cache/crunch-e2e).

@@ -28,8 +28,8 @@ keda() {
   dir=$GOMODCACHE/github.com/kedacore/keda/v2@$v/config/minimal
   [ -d "$dir" ] || (cd "$E2E_DIR/go/keda" && go mod download github.com/kedacore/keda/v2)
   k kustomize "$dir" \
-    | sed -e "s|ghcr.io/kedacore/keda:latest|crunch-e2e/keda-operator:1|" \
-          -e "s|ghcr.io/kedacore/keda-metrics-apiserver:latest|crunch-e2e/keda-adapter:1|" \
+    | sed -e "s|ghcr.io/kedacore/keda:[^ ]*$|crunch-e2e/keda-operator:1|" \
+          -e "s|ghcr.io/kedacore/keda-metrics-apiserver:[^ ]*$|crunch-e2e/keda-adapter:1|" \
           -e "s|imagePullPolicy: Always|imagePullPolicy: IfNotPresent|" \
     | k apply --server-side --force-conflicts -f - >/dev/null
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.parse
@@ -46,8 +47,8 @@ class Cluster:
     ingress_url: str
     chart: Path = ROOT / "helm" / "crunch"
     values: Path = ROOT / "scripts" / "e2e" / "values-e2e.yaml"
-    image: str = "crunch:0.1.0"
-    fixture_image: str = "crunch-e2e-fixtures:0.1.0"
+    image: str = ""
+    fixture_image: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -56,13 +57,20 @@ class Cluster:
         env["KUBECONFIG"] = os.environ.get("E2E_KUBECONFIG", str(STATE / "kubeconfig"))
         env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
         port = os.environ.get("E2E_INGRESS_PORT", "18080")
+        # The same defaults as scripts/e2e/lib.sh.
+        version = re.search(
+            r'^version = "(.*)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE
+        )
+        assert version, "no version in pyproject.toml"
+        image = os.environ.get("E2E_IMAGE") or f"crunch-e2e/crunch:{version.group(1)}"
+        repo, tag = split_image(image)
         return cls(
             kubeconfig=Path(env["KUBECONFIG"]),
             namespace=os.environ.get("E2E_NAMESPACE", "crunch"),
             release=os.environ.get("E2E_RELEASE", "crunch"),
             ingress_url=f"http://127.0.0.1:{port}",
-            image=os.environ.get("E2E_IMAGE", "crunch:0.1.0"),
-            fixture_image=os.environ.get("E2E_FIXTURE_IMAGE", "crunch-e2e-fixtures:0.1.0"),
+            image=image,
+            fixture_image=os.environ.get("E2E_FIXTURE_IMAGE") or f"{repo}-fixtures:{tag}",
             env=env,
         )
 

@@ -3,17 +3,34 @@ removed first, if any): every route answers through the Ingress from its own Ser
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import httpx
 
-from tests.e2e.cluster import ROOT, Cluster
+from tests.e2e.cluster import ROOT, Cluster, split_image
 
 OVERLAY = ROOT / "k8s" / "overlays" / "kind"
 
 
-def test_kustomize_overlay_serves_every_route(kind: Cluster) -> None:
+def _with_image(tmp_path: Path, image: str) -> Path:
+    """A kustomization of the overlay as is, but for the image under test (what a user
+    does for their own tag: an `images` override on top)."""
+    repo, tag = split_image(image)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        f"resources: [{os.path.relpath(OVERLAY, tmp_path)}]\n"  # kustomize: relative only
+        f"images: [{{name: crunch, newName: {repo}, newTag: '{tag}'}}]\n"
+    )
+    return tmp_path
+
+
+def test_kustomize_overlay_serves_every_route(kind: Cluster, tmp_path: Path) -> None:
     cluster = kind
     cluster.uninstall()
-    cluster.kubectl("apply", "-k", str(OVERLAY))
+    overlay = _with_image(tmp_path, cluster.image)
+    cluster.kubectl("apply", "-k", str(overlay))
     try:
         for svc in ("web", "hello", "world"):
             cluster.kubectl(
@@ -41,5 +58,5 @@ def test_kustomize_overlay_serves_every_route(kind: Cluster) -> None:
             assert r.json()["pod"].startswith("crunch-web-")
     finally:
         cluster.kubectl(
-            "delete", "-k", str(OVERLAY), "--wait=true", "--ignore-not-found", timeout=300
+            "delete", "-k", str(overlay), "--wait=true", "--ignore-not-found", timeout=300
         )

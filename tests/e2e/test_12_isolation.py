@@ -17,15 +17,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.e2e.cluster import BIN, Cluster, split_image
 from tests.e2e.conftest import MODES, record
+from tests.packaging.kube import docs
 
 NS = "crunch-isolated"
 RELEASE = "isolated"
@@ -82,6 +83,12 @@ def apply(kind: Cluster, obj: dict[str, Any]) -> None:
 
 
 def namespace(kind: Cluster, name: str, *labels: str) -> None:
+    """Namespace `name` with `labels`, after an earlier run's copy is fully gone."""
+    phase = kind.kubectl(
+        "get", "namespace", name, "-o", "jsonpath={.status.phase}", "--ignore-not-found"
+    ).strip()
+    if phase == "Terminating":
+        kind.kubectl("wait", "--for=delete", f"namespace/{name}", "--timeout=240s", timeout=260)
     manifest = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -144,6 +151,18 @@ def connect(kind: Cluster, ns: str, pod: str, ip: str, port: int = 8080) -> tupl
     return words[0], float(words[-1])
 
 
+def connect_open(kind: Cluster, ns: str, pod: str, ip: str, port: int = 8080) -> tuple[str, float]:
+    """Like ``connect``, for a connection that must be let through: the enforcer programs
+    a new pod's address within seconds, so a first refusal is retried (bounded)."""
+    result = connect(kind, ns, pod, ip, port)
+    for _ in range(10):
+        if result[0] == "open":
+            break
+        time.sleep(2)
+        result = connect(kind, ns, pod, ip, port)
+    return result
+
+
 def pod_ips(kind: Cluster, component: str) -> list[str]:
     sel = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
     items = kind.get("pods", "-l", sel, namespace=NS)["items"]
@@ -159,9 +178,8 @@ def apply_dry_run(kind: Cluster, manifest: str) -> subprocess.CompletedProcess[s
 
 def pods_only(rendered: str) -> str:
     """The Deployments and Pods of a render (CRDs of other modes may be absent here)."""
-    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("Deployment", "Pod")]
-    out: str = yaml.safe_dump_all(docs)
-    return out
+    items = [d for d in docs(rendered) if d["kind"] in ("Deployment", "Pod")]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +241,7 @@ def test_outsider_is_refused_by_every_pod(isolated: Cluster) -> None:
 
 def test_ingress_namespace_reaches_the_balancer_only(isolated: Cluster) -> None:
     (balancer,) = pod_ips(isolated, "balancer")
-    verdict, ms = connect(isolated, "ingress", "probe", balancer)
+    verdict, ms = connect_open(isolated, "ingress", "probe", balancer)
     assert verdict == "open", "the Ingress controller's namespace cannot reach the balancer"
     figures = {"ingress->balancer": ms}
     for ip in pod_ips(isolated, "web"):

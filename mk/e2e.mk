@@ -8,7 +8,7 @@
 
 E2E_REPORT_RUNS ?= 3
 
-e2e: venv bench-deps ## kind cluster (node + images built offline), every autoscaling mode, Helm + kustomize, tests/e2e; report of the run
+e2e: venv bench-deps example-deps ## kind cluster (node + images built offline), every autoscaling mode, Helm + kustomize, tests/e2e; report of the run
 	scripts/e2e/run.sh
 
 e2e-image: ## build (or reuse from the e2e cache) the offline kind node image and every cluster image
@@ -19,12 +19,13 @@ e2e-image: ## build (or reuse from the e2e cache) the offline kind node image an
 	scripts/e2e/build-images.sh
 	scripts/e2e/build-node-image.sh
 
-e2e-up: venv e2e-image ## create the e2e cluster, install the stack and crunch; keep it (tests/e2e files then run alone)
+e2e-up: venv example-deps e2e-image ## create the e2e cluster, install the stack and crunch; keep it (tests/e2e files then run alone)
 	scripts/e2e/kind.sh preflight
 	. scripts/e2e/lib.sh && $(MAKE) -s image IMAGE="$$E2E_IMAGE"
 	scripts/e2e/build-fixture-image.sh
+	. scripts/e2e/lib.sh && $(MAKE) -s example-image IMAGE="$$E2E_IMAGE" EXAMPLE_IMAGE="$$E2E_EXAMPLE_IMAGE"
 	scripts/e2e/kind.sh up
-	. scripts/e2e/lib.sh && scripts/e2e/kind.sh load "$$E2E_IMAGE" "$$E2E_FIXTURE_IMAGE"
+	. scripts/e2e/lib.sh && scripts/e2e/kind.sh load "$$E2E_IMAGE" "$$E2E_FIXTURE_IMAGE" "$$E2E_EXAMPLE_IMAGE"
 	scripts/e2e/stack.sh
 	scripts/e2e/deploy.sh
 

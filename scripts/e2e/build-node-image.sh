@@ -12,7 +12,8 @@ source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/host-quirks/flags.sh"
 
 inputs() {
-  { cat "$E2E_DIR"/{lib.sh,rootfs.sh,build-images.sh,build-node-image.sh}
+  { grep -E '^(K8S_VERSION|ETCD_VERSION|COREDNS_VERSION|PAUSE_TAG|NODE_IMAGE)=' "$E2E_DIR/lib.sh"
+    cat "$E2E_DIR"/{rootfs.sh,build-images.sh,build-node-image.sh}
     find "$E2E_DIR/node" "$E2E_DIR/images" "$E2E_DIR/host-quirks" -type f | sort | xargs cat
     cat "$BIN"/.stamp-* 2>/dev/null; } | sha256sum | cut -c1-16
 }

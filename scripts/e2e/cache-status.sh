@@ -18,5 +18,5 @@ elif ! ls "$IMAGES"/node-*.tar >/dev/null 2>&1; then
   missing+=("no saved node image")
 fi
 if [ ${#missing[@]} = 0 ]; then echo "warm ($CACHE)"; exit 0; fi
-printf 'cold: %s' "${missing[0]}"; printf '; %s' "${missing[@]:1}"; echo " ($CACHE)"
+printf 'cold: %s' "${missing[0]}"; for m in "${missing[@]:1}"; do printf '; %s' "$m"; done; echo " ($CACHE)"
 exit 1

@@ -28,10 +28,10 @@ kind_path() {
   fi
 }
 
-# Node containers of a cluster carry kind's label io.x-k8s.io/kind-cluster=<name>; this
+# Node containers of a cluster carry kind's label io.x-k8s.kind.cluster=<name>; this
 # needs only docker, not the kind binary (not built yet on a cold machine).
-exists() { [ -n "$(docker ps -aq --filter "label=io.x-k8s.io/kind-cluster=$CLUSTER")" ]; }
-ours() { exists && [ -f "$OWNER" ] && [ "$(cat "$OWNER")" = "$(docker ps -aq --no-trunc --filter "label=io.x-k8s.io/kind-cluster=$CLUSTER" --filter "label=io.x-k8s.io/kind-role=control-plane")" ]; }
+exists() { [ -n "$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$CLUSTER")" ]; }
+ours() { exists && [ -f "$OWNER" ] && [ "$(cat "$OWNER")" = "$(docker ps -aq --no-trunc --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --filter "label=io.x-k8s.kind.role=control-plane")" ]; }
 port_free() {
   python3 -c 'import socket,sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,17 +71,16 @@ case ${1:-up} in
       --kubeconfig "$KUBECONFIG" --wait 5m --retain=${E2E_RETAIN:-false} || rc=$?
     # Mark it ours (by its control plane's container id) even after a failed start,
     # so that the cleanup may remove what it made.
-    docker ps -aq --no-trunc --filter "label=io.x-k8s.io/kind-cluster=$CLUSTER" \
-      --filter "label=io.x-k8s.io/kind-role=control-plane" > "$OWNER"
+    docker ps -aq --no-trunc --filter "label=io.x-k8s.kind.cluster=$CLUSTER" \
+      --filter "label=io.x-k8s.kind.role=control-plane" > "$OWNER"
     [ $rc = 0 ] || exit $rc
     log "cluster $CLUSTER up in $(( $(now) - t0 )) s"
     ;;
   load)
     shift
     p=$(kind_path)
-    for image in "$@"; do
-      PATH=$p "$BIN/kind" load docker-image --name "$CLUSTER" "$image"
-    done
+    # One call: the images travel as one archive, shared layers once.
+    PATH=$p "$BIN/kind" load docker-image --name "$CLUSTER" "$@"
     ;;
   down)
     if ! exists; then log "no cluster $CLUSTER"; rm -f "$OWNER"; exit 0; fi

@@ -31,6 +31,8 @@ export E2E_INGRESS_PORT=${E2E_INGRESS_PORT:-18080}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$E2E_ROOT/pyproject.toml")
 export E2E_IMAGE=${E2E_IMAGE:-crunch-e2e/crunch:$VERSION}
 export E2E_FIXTURE_IMAGE=${E2E_FIXTURE_IMAGE:-${E2E_IMAGE%:*}-fixtures:${E2E_IMAGE##*:}}
+# The thumbnails example (examples/thumbnails) built FROM the image under test.
+export E2E_EXAMPLE_IMAGE=${E2E_EXAMPLE_IMAGE:-${E2E_IMAGE%:*}-thumbnails:${E2E_IMAGE##*:}}
 NODE_IMAGE=crunch-e2e/node:${K8S_VERSION}
 
 # Builds share two cores with everything else on the machine: be nice, cap threads.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ STEPS = (
     ("node_image", "kind node image"),
     ("app_image", "crunch image (`make image`)"),
     ("fixture_image", "e2e fixture image (crunch + tests/e2e/fixtures)"),
+    ("example_image", "thumbnails example image (`make example-image`)"),
     ("cluster_up", "kind cluster up"),
     ("load_images", "load the crunch images into the nodes"),
     ("stack", "Traefik, Prometheus, prometheus-adapter, metrics-server, KEDA"),
@@ -221,17 +223,23 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             "",
             "### Proportionality (test 10, the `hold` fixture task, target 0.5)",
             "",
-            "| offered load | predicted pods | HPA tolerance band | steady pods | on nodes |",
+            "| offered load | k / target | steady pods "
+            "| pass band (HPA tolerance of twice the 2 x count) | on nodes |",
             "|---|---|---|---|---|",
         ]
         p_last = next(p for p in reversed(prop) if p)
         for i, step in enumerate(p_last.get("steps", [])):
             steady = [p["steps"][i].get("replicas") for p in prop if len(p.get("steps", [])) > i]
             _, steady_s = summarize(steady, "{:.0f}")
-            x = step.get("load_x")
-            lo, hi = step.get("band", ["?", "?"])
+            x = num(step.get("load_x")) or 0
+            first = num(p_last["steps"][0].get("replicas"))
+            band = (
+                f"{math.floor(2 * first / 1.1)}-{math.ceil(2 * first / 0.9)}"
+                if i > 0 and first
+                else "-"
+            )
             lines.append(
-                f"| {x} x one pod | {num(x) and int(2 * x)} | {lo}-{hi} | {steady_s} "
+                f"| {x:.0f} x one pod | {2 * x:.0f} | {steady_s} | {band} "
                 f"| {len(step.get('nodes', {}))} workers |"
             )
         _, peak = summarize(_per_run(prop, "peak_replicas"), "{:.0f}")

@@ -46,11 +46,12 @@ step cluster_images "$E2E_DIR/build-images.sh"
 step node_image "$E2E_DIR/build-node-image.sh"
 step app_image make -s -C "$E2E_ROOT" image IMAGE="$E2E_IMAGE"
 step fixture_image "$E2E_DIR/build-fixture-image.sh"
+step example_image make -s -C "$E2E_ROOT" example-image IMAGE="$E2E_IMAGE" EXAMPLE_IMAGE="$E2E_EXAMPLE_IMAGE"
 # A leftover of an earlier run of this script (same name, made by it) goes first.
 "$E2E_DIR/kind.sh" down >/dev/null 2>&1 || true
 created=1
 step cluster_up "$E2E_DIR/kind.sh" up
-step load_images "$E2E_DIR/kind.sh" load "$E2E_IMAGE" "$E2E_FIXTURE_IMAGE"
+step load_images "$E2E_DIR/kind.sh" load "$E2E_IMAGE" "$E2E_FIXTURE_IMAGE" "$E2E_EXAMPLE_IMAGE"
 step stack "$E2E_DIR/stack.sh"
 step deploy "$E2E_DIR/deploy.sh"
 rc=0

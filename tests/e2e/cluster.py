@@ -49,6 +49,7 @@ class Cluster:
     values: Path = ROOT / "scripts" / "e2e" / "values-e2e.yaml"
     image: str = ""
     fixture_image: str = ""
+    example_image: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +72,7 @@ class Cluster:
             ingress_url=f"http://127.0.0.1:{port}",
             image=image,
             fixture_image=os.environ.get("E2E_FIXTURE_IMAGE") or f"{repo}-fixtures:{tag}",
+            example_image=os.environ.get("E2E_EXAMPLE_IMAGE") or f"{repo}-thumbnails:{tag}",
             env=env,
         )
 

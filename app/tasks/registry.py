@@ -290,9 +290,6 @@ class Registry:
     def __iter__(self) -> Iterator[Task]:
         return iter(self._tasks.values())
 
-    def function(self, name: str) -> Callable[..., Any]:
-        return self._tasks[name].fn
-
     def bind(self, settings: Settings) -> dict[str, TaskSpec]:
         """Resolve every task's bounds against ``settings``."""
         specs: dict[str, TaskSpec] = {}

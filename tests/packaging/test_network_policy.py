@@ -3,7 +3,7 @@
 A pod no policy selects takes traffic from anywhere and may call anything (kube-linter's
 ``non-isolated-pod``); these tests hold the chart to "selected for Ingress and Egress"
 in every configuration, and check what each policy admits. Enforcement on a real
-cluster is tests/e2e/test_12_isolation.py.
+cluster is tests/e2e/test_13_isolation.py.
 """
 
 from __future__ import annotations

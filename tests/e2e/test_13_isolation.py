@@ -1,4 +1,4 @@
-"""12. No one gets in where they don't belong: NetworkPolicy enforced (kube-router's
+"""13. No one gets in where they don't belong: NetworkPolicy enforced (kube-router's
 firewall controller, scripts/e2e/manifests/kube-router.yaml) and Pod Security
 "restricted" enforced on the namespace crunch is installed into.
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the crunch chart expects around it: the Ingress controller (Traefik),
 # Prometheus, and what each autoscaling mode reads: prometheus-adapter (with the
-# project's adapter rule), KEDA (operator + metrics apiserver) and metrics-server.
+# project's adapter rule), KEDA (operator + metrics apiserver) and metrics-server; and
+# kube-router's firewall controller, which enforces NetworkPolicy.
 # Idempotent.
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,8 @@ keda() {
           -e "s|imagePullPolicy: Always|imagePullPolicy: IfNotPresent|" \
     | k apply --server-side --force-conflicts -f - >/dev/null
 }
+# NetworkPolicy is enforced in this cluster (kube-router's firewall controller).
+k apply -f "$E2E_DIR/manifests/kube-router.yaml"
 render traefik.yaml | k apply -f -
 render metrics-server.yaml | k apply -f -
 keda
@@ -46,6 +49,7 @@ k -n monitoring create configmap prometheus-adapter-config \
   --from-file=config.yaml="$STATE/adapter-config.yaml" \
   --dry-run=client -o yaml | k apply -f -
 render prometheus-adapter.yaml | k apply -f -
+k -n kube-system rollout status daemonset/kube-router --timeout=180s
 k -n ingress rollout status deploy/traefik --timeout=180s
 k -n monitoring rollout status deploy/prometheus --timeout=180s
 k -n monitoring rollout status deploy/prometheus-adapter --timeout=180s

@@ -39,7 +39,7 @@ from app.errors import (
 from app.pool.protocol import ERROR, FATAL, READY, REJECTED, encode_parts, out_of_band
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
-from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
+from app.tasks.registry import COST_CLASSES, Registry, Task
 
 log = logging.getLogger("crunch.pool")
 
@@ -107,7 +107,7 @@ class Pool:
         self.size = settings.workers
         self.queue_limit = settings.queue_limit
         self.timeout = settings.task_timeout
-        self.specs: Mapping[str, TaskSpec] = registry.bind(settings)
+        self.specs: Mapping[str, Task] = registry.bind(settings)
         self.observer: PoolObserver = observer or _NullObserver()
         self._queue: CostQueue[Job] = CostQueue(settings.aging)
         self._workers: dict[int, WorkerProcess] = {}

@@ -140,6 +140,10 @@ class Pool:
         return sum(1 for w in self._workers.values() if w.state in (State.IDLE, State.BUSY))
 
     @property
+    def room(self) -> int:
+        return room(self)
+
+    @property
     def saturation(self) -> float:
         return (len(self._pending) + len(self._queue)) / self.size
 
@@ -231,11 +235,8 @@ class Pool:
         )
         if self._idle and not self._queue:
             self._run(self._idle.pop(), job)
-        elif len(self._queue) >= self.queue_limit:
-            raise Overloaded(
-                f"all {self.size} workers are busy and {len(self._queue)} tasks are queued",
-                retry_after=self.retry_after(),
-            )
+        elif room(self) < 1:
+            raise overloaded(self)
         else:
             self._queue.push(job)
         try:
@@ -497,6 +498,24 @@ class Pool:
         # they start isolated, so the path travels in a variable of crunch's own.
         env["CRUNCH_WORKER_PATH"] = json.dumps([p or os.getcwd() for p in sys.path])
         return env
+
+
+def room(pool: Pool) -> int:
+    """How many new tasks could start or queue now: idle workers + free queue places.
+
+    The one measure of "overloaded", for single tasks, batches and held connections.
+    Tiny tasks sent ahead to a busy worker take a queue place: they wait like the rest.
+    """
+    return max(0, pool.size - pool.busy) + pool.queue_limit - pool.queued
+
+
+def overloaded(pool: Pool, tasks: int = 1) -> Overloaded:
+    """The refusal of ``tasks`` that do not fit in ``pool``, with when to come back."""
+    return Overloaded(
+        f"{tasks} task(s) do not fit: {pool.busy} of {pool.size} workers busy, "
+        f"{pool.queued} of {pool.queue_limit} queue places taken",
+        retry_after=pool.retry_after(),
+    )
 
 
 def _fail(job: Job, error: Exception) -> None:

@@ -140,10 +140,6 @@ class Pool:
         return sum(1 for w in self._workers.values() if w.state in (State.IDLE, State.BUSY))
 
     @property
-    def room(self) -> int:
-        return room(self)
-
-    @property
     def saturation(self) -> float:
         return (len(self._pending) + len(self._queue)) / self.size
 

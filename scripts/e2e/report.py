@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 BEGIN, END = "<!-- e2e-results:begin -->", "<!-- e2e-results:end -->"
 MODES = ("prometheus-adapter", "keda", "cpu")
@@ -61,6 +62,23 @@ def summarize(values: Sequence[object], fmt: str = "{:.1f}") -> tuple[float | No
     if len(xs) == 1:
         return med, fmt.format(med)
     return med, f"{fmt.format(med)} [{fmt.format(min(xs))}-{fmt.format(max(xs))}]"
+
+
+def outcome(run_dir: Path) -> str:
+    """pytest's verdict of one run, from its JUnit XML."""
+    junit = run_dir / "junit.xml"
+    if not junit.exists():
+        return "no test results"
+    # Written by our own pytest run a moment ago, not untrusted input.
+    cases = list(ElementTree.parse(junit).getroot().iter("testcase"))  # noqa: S314
+    failed = [
+        f"{c.get('classname', '').rsplit('.', 1)[-1]}::{c.get('name')}"
+        for c in cases
+        if c.find("failure") is not None or c.find("error") is not None
+    ]
+    total = len(cases)
+    text = f"{total - len(failed)} of {total} tests passed"
+    return text + (f"; failed: {', '.join(failed)}" if failed else "")
 
 
 def verdict(value: float | None, goal: float) -> str:
@@ -162,6 +180,7 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
         _, cell = summarize(_per_run(timings, key), "{:.0f}")
         lines.append(f"| {label} | {cell} |")
 
+    lines += ["", *[f"Run {i + 1}: {outcome(d)}" for i, d in enumerate(run_dirs)]]
     lines += [
         "",
         "### Autoscaling, every mode (test 3: the same load step in each)",

@@ -49,13 +49,23 @@ k -n monitoring create configmap prometheus-adapter-config \
   --from-file=config.yaml="$STATE/adapter-config.yaml" \
   --dry-run=client -o yaml | k apply -f -
 render prometheus-adapter.yaml | k apply -f -
-k -n kube-system rollout status daemonset/kube-router --timeout=180s
-k -n ingress rollout status deploy/traefik --timeout=180s
-k -n monitoring rollout status deploy/prometheus --timeout=180s
-k -n monitoring rollout status deploy/prometheus-adapter --timeout=180s
-k -n kube-system rollout status deploy/metrics-server --timeout=180s
-k -n keda rollout status deploy/keda-operator --timeout=180s
-k -n keda rollout status deploy/keda-metrics-apiserver --timeout=180s
+# rollout NS DEPLOYMENT: wait until it is available; on a timeout, say why (events,
+# pod states, the last log lines) before failing.
+rollout() {
+  k -n "$1" rollout status "deploy/$2" --timeout="${E2E_ROLLOUT_TIMEOUT:-300s}" && return 0
+  echo "stack: deployment $1/$2 not available" >&2
+  k -n "$1" get pods -o wide >&2 || true
+  k -n "$1" describe pods -l "app=$2" 2>&1 | tail -30 >&2 || true
+  k -n "$1" logs "deploy/$2" --all-containers --tail=30 >&2 || true
+  return 1
+}
+k -n kube-system rollout status daemonset/kube-router --timeout="${E2E_ROLLOUT_TIMEOUT:-300s}"
+rollout ingress traefik
+rollout monitoring prometheus
+rollout monitoring prometheus-adapter
+rollout kube-system metrics-server
+rollout keda keda-operator
+rollout keda keda-metrics-apiserver
 render custom-metrics-apiservice.yaml | k apply -f -
 render metrics-apiservice.yaml | k apply -f -
 

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
-    from app.state import AppState
 
 #: Requests that are answered at once whatever the pool's state: liveness, readiness and
 #: metrics must tell the truth about a saturated pod, not wait behind its clients.
@@ -56,27 +55,12 @@ TICK_S = 0.005
 
 
 class Room(Protocol):
-    """What the gate needs to know of the pool and admission."""
+    """What the gate needs to know of admission (``app.admission.Admission``)."""
 
     def room(self) -> int: ...
 
     @property
     def draining(self) -> bool: ...
-
-
-class StateRoom:
-    """Free places in the pool (idle workers + free queue places), read from the app state."""
-
-    def __init__(self, state: AppState) -> None:
-        self._state = state
-
-    def room(self) -> int:
-        pool = self._state.pool
-        return max(0, pool.size - pool.busy) + pool.queue_limit - pool.queued
-
-    @property
-    def draining(self) -> bool:
-        return self._state.admission.draining
 
 
 class Held(Protocol):

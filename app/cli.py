@@ -1,4 +1,5 @@
-"""``crunch``: the command line. Flags mirror the ``CRUNCH_*`` settings one to one."""
+"""``crunch``: the command line. Flags are built from the settings' declarations
+(``app.config``), one to one with the ``CRUNCH_*`` names."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 
 from app import __version__
-from app.config import SETTINGS, ConfigError, Settings, settings_table
+from app.config import SETTINGS, ConfigError, Settings, add_flags, settings_table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,32 +16,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crunch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the HTTP API (uvicorn)")
-    for setting in SETTINGS:
-        serve.add_argument(
-            f"--{setting.name.replace('_', '-')}",
-            dest=setting.name,
-            metavar=setting.name.upper(),
-            help=f"{setting.doc} [env CRUNCH_{setting.name.upper()}]",
-        )
+    add_flags(serve, SETTINGS)
     commands.add_parser("settings", help="print every setting, its default and why (Markdown)")
     commands.add_parser(
         "haproxy-config", help="print the HAProxy config for local instances (see --help)"
     )
-    commands.add_parser("cluster", help="HAProxy in front of local instances (make cluster)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The balancer commands have flags of their own: hand them over untouched.
+    # The balancer command has flags of its own: hand them over untouched.
     if argv[:1] == ["haproxy-config"]:
         from app.balancer.haproxy import main as haproxy_main
 
         return haproxy_main(argv[1:])
-    if argv[:1] == ["cluster"]:
-        from app.balancer.cluster import main as cluster_main
-
-        return cluster_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "settings":
         print("| variable | default | what it is for | watch |\n|---|---|---|---|")

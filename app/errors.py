@@ -54,10 +54,6 @@ class NotFound(CrunchError):
     status, code = 404, "not_found"
 
 
-class MethodNotAllowed(CrunchError):
-    status, code = 405, "method_not_allowed"
-
-
 class UnknownTask(CrunchError):
     status, code = 422, "unknown_task"
 

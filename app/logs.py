@@ -39,6 +39,10 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # One timestamp for every text line, uvicorn's and the access log's alike.
+        return utc_stamp(record.created)
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extra = {k: v for k, v in vars(record).items() if k not in _RESERVED}
@@ -52,8 +56,6 @@ class TextFormatter(logging.Formatter):
 def configure(log_format: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
-    formatter_time = time.gmtime  # text lines in UTC too, like the JSON ones
-    logging.Formatter.converter = formatter_time
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

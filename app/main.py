@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     pool = Pool(settings, registry, observer=metrics)
     metrics.attach(pool)
     access_log = AccessLog(settings.log_format) if settings.access_log else None
-    state = AppState(settings, pool, Admission(pool, metrics), metrics, spawner)
+    admission = Admission(pool, metrics)
+    state = AppState(settings, pool, admission, metrics, spawner)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             access_log.start()
         await pool.start()
         lag = asyncio.create_task(monitor_lag(metrics.loop_lag), name="crunch-loop-lag")
-        state.ready = True
+        admission.open()
         log.info(
             "crunch ready",
             extra={"workers": pool.size, "pod": settings.pod_name, "services": settings.services},
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            state.ready = False
+            admission.close()
             lag.cancel()
             await pool.close()
             await spawner.close()

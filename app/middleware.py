@@ -96,6 +96,9 @@ def _id_source() -> Callable[[], bytes]:
 _next_id = _id_source()
 
 
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None) -> None:
         self.app = app
@@ -138,7 +141,9 @@ class RequestContextMiddleware:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             path = scope["path"]
             metrics.observe_request(self.route_label(scope), method, status, elapsed)
-            if self.access_log is not None:
+            # A probe that passes says nothing new (kubelet and HAProxy ask every second
+            # or two); one that fails (starting, draining) is logged like any request.
+            if self.access_log is not None and not (status == 200 and path in _PROBES):
                 client = scope.get("client")
                 self.access_log.record(
                     request_id.decode(),

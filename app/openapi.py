@@ -29,7 +29,7 @@ from app import __version__
 from app.config import Settings
 from app.responses import JSONResponse
 from app.state import state_of
-from app.tasks.registry import INT_LIMIT, ParamSpec, TaskSpec
+from app.tasks.registry import INT_LIMIT, Param, Task
 
 Operation = dict[str, Any]
 PathItems = dict[str, dict[str, Operation]]
@@ -40,7 +40,7 @@ class Context:
     """What an operation builder may read: the running configuration and the tasks."""
 
     settings: Settings
-    specs: Mapping[str, TaskSpec]
+    specs: Mapping[str, Task]
 
 
 Builder = Callable[[Context], PathItems]
@@ -189,18 +189,18 @@ COMPONENTS: dict[str, Any] = {
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 
 
-def param_schema(param: ParamSpec) -> dict[str, Any]:
+def param_schema(param: Param) -> dict[str, Any]:
     """Exactly what the server accepts for one task parameter."""
     schema: dict[str, Any] = {"type": _TYPES[param.type]}
     if param.type is int:
         # The server refuses integers beyond 18 digits ("out of range").
-        schema["minimum"] = -INT_LIMIT if param.minimum is None else param.minimum
-        schema["maximum"] = INT_LIMIT if param.maximum is None else param.maximum
+        schema["minimum"] = -INT_LIMIT if param.low is None else param.low
+        schema["maximum"] = INT_LIMIT if param.high is None else param.high
     elif param.type is float:
-        if param.minimum is not None:
-            schema["minimum"] = param.minimum
-        if param.maximum is not None:
-            schema["maximum"] = param.maximum
+        if param.low is not None:
+            schema["minimum"] = param.low
+        if param.high is not None:
+            schema["maximum"] = param.high
     elif param.type is str:
         schema["maxLength"] = param.max_length
     if not param.required:
@@ -210,7 +210,7 @@ def param_schema(param: ParamSpec) -> dict[str, Any]:
     return schema
 
 
-def task_operations(spec: TaskSpec) -> dict[str, Operation]:
+def task_operations(spec: Task) -> dict[str, Operation]:
     """``GET`` and ``POST /work/<task>``: the task's own parameters, bounds and answers."""
     headers = {
         "X-Worker": {"description": "worker id", "schema": {"type": "string"}},
@@ -265,7 +265,7 @@ def task_operations(spec: TaskSpec) -> dict[str, Operation]:
 
 
 def _bytes_operation(
-    spec: TaskSpec,
+    spec: Task,
     summary: str,
     query: list[dict[str, Any]],
     headers: dict[str, Any],
@@ -326,7 +326,7 @@ def _paths(route: BaseRoute, context: Context) -> PathItems:
 
 
 def build(
-    settings: Settings, specs: Mapping[str, TaskSpec], routes: Iterable[BaseRoute]
+    settings: Settings, specs: Mapping[str, Task], routes: Iterable[BaseRoute]
 ) -> dict[str, Any]:
     context = Context(settings, specs)
     paths: PathItems = {}

@@ -35,12 +35,13 @@ async def crunch_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+# The codes of the HTTP errors Starlette raises itself (unknown route, wrong method).
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    code = HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail
     if exc.status_code == 404:
         detail = f"no route {request.url.path[:200]!r}"

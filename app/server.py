@@ -20,9 +20,8 @@ from types import FrameType
 
 import uvicorn
 
-from app.backpressure import Gate, HeldCollector, StateRoom
+from app.backpressure import Gate, HeldCollector
 from app.config import Settings
-from app.errors import Draining
 from app.logs import configure
 from app.main import create_app
 from app.protocol import protocol_class
@@ -38,7 +37,6 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, state: AppState) -> None:
         super().__init__(config)
         self.state = state
-        self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Future[None] | None = None
         self._stopping = False
@@ -53,10 +51,11 @@ class DrainingServer(uvicorn.Server):
         if self._loop is None or not self.started:
             self.should_exit = True
             return
-        if self.draining:
+        admission = self.state.admission
+        if admission.draining:
             self._loop.call_soon_threadsafe(self._stop_now, sig)
             return
-        self.draining = True
+        admission.begin_drain()
         self._loop.call_soon_threadsafe(self._begin_drain, sig)
 
     def _stop_now(self, sig: int) -> None:
@@ -71,10 +70,7 @@ class DrainingServer(uvicorn.Server):
         )
         if self._drain_task is not None:
             self._drain_task.cancel()
-        state.admission.begin_drain()
-        state.pool.abort(
-            Draining("the server was stopped before the task finished", retry_after=1.0)
-        )
+        state.admission.abort()
         state.spawner.kill_all()
         # uvicorn's shutdown lets the cut requests write their answers, then closes
         # their connections; past FORCE_AFTER_S it stops waiting for anything.
@@ -86,18 +82,13 @@ class DrainingServer(uvicorn.Server):
         self.force_exit = True
 
     def _begin_drain(self, sig: int) -> None:
-        self.state.admission.begin_drain()
         log.info("draining", extra={"signal": signal.Signals(sig).name})
         self._drain_task = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        timeout = self.state.settings.drain_timeout
-        end = loop.time() + timeout
-        metrics, pool = self.state.metrics, self.state.pool
-        while loop.time() < end and (metrics.inflight or pool.busy or pool.queued):
-            await asyncio.sleep(0.02)
-        if metrics.inflight or pool.busy:
+        state = self.state
+        metrics, pool = state.metrics, state.pool
+        if not await state.admission.drained(state.settings.drain_timeout):
             log.warning(
                 "drain timeout: stopping with work in flight",
                 extra={"inflight": metrics.inflight, "busy": pool.busy},
@@ -117,7 +108,7 @@ def serve(settings: Settings) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         loop = "asyncio"
     state: AppState = app.state.crunch
-    gate = Gate(StateRoom(state), settings.reject_rate, settings.hold_timeout)
+    gate = Gate(state.admission, settings.reject_rate, settings.hold_timeout)
     state.metrics.registry.register(HeldCollector(gate))
     config = uvicorn.Config(
         app,

@@ -22,7 +22,6 @@ class AppState:
     admission: Admission
     metrics: Metrics
     spawner: Spawner
-    ready: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -55,10 +55,10 @@ from typing import Any
 
 import httpx
 
-from app.balancer.cluster import Cluster, find_haproxy
 from app.balancer.haproxy import BalancerSettings, Mode, local_instances
 from bench import loadgen
-from bench.procs import free_port
+from tools.cluster import Cluster, find_haproxy
+from tools.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "balance.json"

@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.loadgen import request
+from tools.procs import free_port, spawn, stop_group, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -43,13 +41,6 @@ SERVERS = (
 HAPROXY = "crunch-haproxy"
 #: The peers crunch is compared with in the HTTP scenarios, in a fixed order.
 PEERS = ("blocking", "threadpool", "executor", "cluster")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def command(name: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
@@ -211,38 +202,12 @@ class Server:
                 await task
 
 
-async def _wait_ready(server: Server, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited at start with {server.proc.returncode}")
-        try:
-            status, _ = await request(server.url + "/healthz", timeout=1.0)
-            if status == 200:
-                return
-        except (OSError, TimeoutError):
-            pass
-        if loop.time() > end:
-            raise RuntimeError(f"{server.name} did not answer /healthz within {timeout:g} s")
-        await asyncio.sleep(0.05)
-
-
 def stop(server: Server, grace: float = 1.0) -> None:
     """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds.
 
     Nothing is measured after this, so a drain is not waited for.
     """
-    pgid = server.pid  # its own session: the group id is its pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.proc.wait(timeout=grace)
-    # Workers may outlive their parent for a moment; end the whole group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.proc.wait(timeout=grace)
+    stop_group(server.proc, grace)
 
 
 @contextlib.asynccontextmanager
@@ -260,19 +225,13 @@ async def serving(
     log_dir.mkdir(parents=True, exist_ok=True)
     if name not in SERVERS:
         raise ValueError(f"unknown server {name!r} (known: {', '.join(SERVERS)})")
-    with (log_dir / f"{name}-{port}.log").open("wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn(argv, cwd=ROOT, env=env, log=log_dir / f"{name}-{port}.log")
     server = Server(name, port, workers, proc)
     try:
-        await _wait_ready(server, start_timeout)
+        # /healthz, not /readyz: the peers have no readiness route.
+        await asyncio.to_thread(
+            wait_ready, server.url + "/healthz", exited=proc.poll, timeout=start_timeout, name=name
+        )
         yield server
     finally:
         await asyncio.to_thread(stop, server)
@@ -284,8 +243,8 @@ async def serving_haproxy(workers: int, log_dir: Path) -> AsyncIterator[Server]:
     instances that share ``workers`` between them. Yields HAProxy as the server; its
     ``probe_url`` is the first instance.
     """
-    from app.balancer.cluster import Cluster
     from app.balancer.haproxy import BalancerSettings, Instance
+    from tools.cluster import Cluster
 
     count = 2 if workers >= 2 else 1
     split = [workers // count + (1 if n < workers % count else 0) for n in range(count)]

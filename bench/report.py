@@ -460,6 +460,10 @@ def payload_plots(reps: list[dict[str, Any]], out: Path) -> list[Path]:
     ax.plot([0, top], [0, top], ls=":", color="#999999", label="goodput = offered")
     ax.axhline(capacity, ls="--", color="#555555", label="workers / inline time")
     ax.axhline(0.9 * capacity, ls=":", color="#d62728", alpha=0.6, label="goal: 0.9 x")
+    paces = sorted(r["S9"].get("pace_capacity", math.nan) for r in reps)
+    if not math.isnan(paces[len(paces) // 2]):
+        pace = paces[len(paces) // 2]
+        ax.axhline(pace, ls="-.", color="#1f77b4", label="workers / their own run time")
     ax.scatter(*zip(*points, strict=True), color=_color("crunch"), label="crunch", zorder=3)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)

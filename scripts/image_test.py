@@ -9,12 +9,12 @@ no privilege escalation and a numeric non-root user, then checks:
   - SIGTERM drains: /readyz turns 503, a request in flight still gets its answer,
     and the container exits 0 within the grace period.
 Only talks to 127.0.0.1 (the container's port is published there); every wait is
-bounded. Usage: python3 scripts/image_test.py crunch:0.1.0
+bounded. Usage (from the repository root, in the venv):
+PYTHONPATH=. python scripts/image_test.py crunch:0.1.0
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -26,6 +26,9 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+from tools.metrics import sample
+from tools.procs import NotReady, wait_ready
 
 DRAIN_TIMEOUT = 10  # CRUNCH_DRAIN_TIMEOUT given to the container
 GRACE = DRAIN_TIMEOUT + 5  # what `docker stop -t` / terminationGracePeriodSeconds allows
@@ -118,13 +121,20 @@ def main(image: str) -> int:
     try:
         port = docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        ready = False
-        while time.monotonic() < deadline and not ready:
-            with contextlib.suppress(OSError):
-                ready = http(base, "GET", "/readyz", timeout=2)[0] == 200
-            if not ready:
-                time.sleep(0.3)
+
+        def exited() -> int | None:
+            state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", cid)
+            running, code = state.split()
+            return None if running == "true" else int(code)
+
+        try:
+            wait_ready(
+                f"{base}/readyz", exited=exited, timeout=60, name="the container", interval=0.3
+            )
+            ready = True
+        except NotReady as exc:
+            print(f"  {exc}")
+            ready = False
         checks.expect(ready, "/readyz 200 within 60 s")
         if not ready:
             print(docker("logs", cid, check=False))
@@ -179,7 +189,9 @@ def main(image: str) -> int:
         status, _, body = http(base, "GET", "/metrics")
         text = body.decode()
         checks.expect(
-            status == 200 and "crunch_saturation" in text and "crunch_pool_workers 2.0" in text,
+            status == 200
+            and sample(text, "crunch_saturation") is not None
+            and sample(text, "crunch_pool_workers") == 2,
             "GET /metrics has crunch_saturation and 2 workers",
         )
         checks.expect(http(base, "GET", "/nope")[0] == 404, "unknown route -> 404")

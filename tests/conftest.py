@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tools.cluster import ClusterError, find_haproxy
+from tools.procs import NotReady, spawn, stop_group, wait_ready
+from tools.procs import free_port as free_port  # tests import it from here
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TASKS = "tests.support.tasks"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -69,26 +64,23 @@ def start_server(tmp_path: Path, **settings: str | int | float) -> Server:
     )
     env.update({f"CRUNCH_{k.upper()}": str(v) for k, v in settings.items()})
     log = tmp_path / f"server-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn([sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env, log=log)
     server = Server(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{server.output()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
-                return server
-        time.sleep(0.05)
-    server.terminate()
-    raise RuntimeError(f"server did not become ready:\n{server.output()}")
+    try:
+        wait_ready(server.url + "/readyz", exited=proc.poll, timeout=30)
+    except NotReady as exc:
+        stop_group(proc, grace=5)
+        raise RuntimeError(f"{exc}:\n{server.output()}") from None
+    return server
+
+
+@pytest.fixture
+def haproxy_bin() -> str:
+    """The haproxy binary; the test is skipped (with the reason) where it is absent."""
+    try:
+        return find_haproxy()
+    except ClusterError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def _error_table() -> dict[str, set[int]]:
 def test_readme_error_table_lists_every_error_the_code_has() -> None:
     from app import errors
     from app.openapi import ERROR_STATUSES
+    from app.responses import HTTP_CODES
 
     table = _error_table()
     classes = [
@@ -58,6 +59,9 @@ def test_readme_error_table_lists_every_error_the_code_has() -> None:
     for cls in classes:
         assert cls.status in table.get(cls.code, set()), f"{cls.code} ({cls.status})"
     assert 500 in table["internal"]  # the catch-all handler's code
+    # Starlette's own errors (404, 405 with Allow, 400) answer with these codes.
+    for status, code in HTTP_CODES.items():
+        assert status in table.get(code, set()), f"{code} ({status})"
     # And the OpenAPI document promises the same codes under the same statuses.
     for status, (_, codes) in ERROR_STATUSES.items():
         for code in codes:

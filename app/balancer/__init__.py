@@ -1,9 +1,10 @@
 """Busy-aware load balancing in front of crunch instances, with HAProxy as the engine.
 
 ``app.balancer.haproxy`` renders an HAProxy configuration from a typed description of
-the instances (ports, worker counts, services); ``app.balancer.cluster`` starts the
-seed's local server cluster (``make cluster``): crunch instances plus HAProxy configured
-from the same numbers. Both run as ``python -m``, so this package imports neither.
+the instances (ports, worker counts, services). The balancer pod's init container runs
+it (``crunch haproxy-config --kube-service ...``); ``make cluster`` (``tools.cluster``)
+starts local instances with HAProxy configured from the same numbers. It runs as
+``python -m``, so this package does not import it.
 """
 
 from __future__ import annotations

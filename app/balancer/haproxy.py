@@ -38,7 +38,22 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
+
+from app.config import (
+    ConfigError,
+    Setting,
+    add_flags,
+    boolean,
+    declared,
+    float_in,
+    hostname,
+    int_in,
+    load_values,
+    one_of,
+    optional,
+    setting,
+)
 
 ROUTE_GROUPS: Final = ("hello", "world", "web")
 """What the balancer routes to an instance: the seed's two microservices (the app's
@@ -48,11 +63,12 @@ APP_SERVICES: Final = ("hello", "world")
 MODES: Final = ("busy", "roundrobin")
 Mode = Literal["busy", "roundrobin"]
 ENV_PREFIX: Final = "CRUNCH_LB_"
+LOCAL_STATS_PORT: Final = 8404  # `make cluster`'s stats page, unless told otherwise
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
 _HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
 
 
-class BalancerConfigError(ValueError):
+class BalancerConfigError(ConfigError):
     """A balancer setting or instance description is wrong; the message is one line."""
 
 
@@ -96,20 +112,48 @@ class Instance:
 
 @dataclass(frozen=True)
 class BalancerSettings:
-    """How HAProxy listens, balances and queues. Durations in seconds."""
+    """How HAProxy listens, balances and queues. Durations in seconds.
 
-    host: str = "127.0.0.1"
-    port: int = 8081
-    mode: Mode = "busy"
-    queue_slack: int = 0
+    Each setting is declared once (``app.config.setting``): its flag ``--<name>`` and its
+    environment name ``CRUNCH_LB_<NAME>`` follow. ``task_timeout`` is the pods' own
+    ``CRUNCH_TASK_TIMEOUT``; ``check_interval`` is not a knob.
+    """
+
+    host: str = setting("127.0.0.1", hostname, "address HAProxy binds")
+    port: int = setting("8081", int_in(1, 65535), "its port")
+    mode: Mode = setting(
+        "busy",
+        one_of(*MODES),
+        "busy: leastconn + maxconn = workers (+ slack); roundrobin: no maxconn",
+    )
+    queue_slack: int = setting(
+        "0",
+        int_in(0, 1000),
+        "requests each instance may queue itself beyond its workers (default 0: strict)",
+    )
     task_timeout: float = 30.0
-    queue_timeout: float | None = None
-    queue_limit: int = 0
-    retry_after: int = 1
+    queue_timeout: float | None = setting(
+        "0",
+        optional(float_in(0.001, 3600)),
+        "seconds a request may wait for a free instance (default, 0: the task timeout)",
+    )
+    queue_limit: int = setting(
+        "0",
+        int_in(0, 1_000_000),
+        "requests the balancer's queue may hold before answering 503 (0: bound by time)",
+    )
+    retry_after: int = setting("1", int_in(1, 3600), "seconds in HAProxy's own 503 answers")
     check_interval: float = 1.0
-    max_clients: int = 2000
-    stats_port: int | None = None
-    access_log: bool = False
+    max_clients: int = setting(
+        "2000", int_in(1, 1_000_000), "connections HAProxy accepts at once (global and frontend)"
+    )
+    stats_port: int | None = setting(
+        "0",
+        optional(int_in(1, 65535)),
+        f"serve HAProxy's stats page (/) and Prometheus metrics (/metrics) here; 0: off "
+        f"(the local cluster's default: {LOCAL_STATS_PORT})",
+    )
+    access_log: bool = setting("false", boolean, "log every request to stderr")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -176,9 +220,17 @@ def _queue_full_body(settings: BalancerSettings) -> str:
 
 
 def backends(instances: Sequence[Instance]) -> dict[str, list[Instance]]:
-    """Route group → the instances serving it (only groups someone serves)."""
+    """Route group → the instances serving it (only groups someone serves).
+
+    When every group has the same instances (``--layout all``, or one instance), they are
+    one backend, ``web``, for every path: HAProxy counts ``maxconn`` per backend, so an
+    instance in three backends could run three requests on one worker.
+    """
     groups = {group: [i for i in instances if group in i.services] for group in ROUTE_GROUPS}
-    return {group: members for group, members in groups.items() if members}
+    served = {group: members for group, members in groups.items() if members}
+    if "web" in served and all(members == served["web"] for members in served.values()):
+        return {"web": served["web"]}
+    return served
 
 
 # Sections shared by `render` (instances at fixed addresses) and `render_kubernetes`
@@ -540,74 +592,63 @@ def instances_from_json(data: Any) -> list[Instance]:
     return out
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(ENV_PREFIX + name.upper(), default)
+BALANCER_SETTINGS: Final[tuple[Setting, ...]] = declared(BalancerSettings, ENV_PREFIX)
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags for BalancerSettings; each defaults to ``CRUNCH_LB_<NAME>`` when set."""
-    g = parser.add_argument_group("balancer (each flag defaults to CRUNCH_LB_<NAME>)")
-    g.add_argument("--host", default=_env("host", "127.0.0.1"), help="address HAProxy binds")
-    g.add_argument("--port", type=int, default=int(_env("port", "8081")), help="its port")
-    g.add_argument(
-        "--mode",
-        choices=MODES,
-        default=_env("mode", "busy"),
-        help="busy: leastconn + maxconn = workers (+ slack); roundrobin: no maxconn",
+@dataclass(frozen=True)
+class LocalLayout:
+    """The local cluster's shape (``make cluster``, and ``crunch haproxy-config`` without
+    instances), declared like every setting: ``--<name>``, ``CRUNCH_LB_<NAME>``."""
+
+    count: int = setting("2", int_in(1, 64), "crunch instances", env="instances")
+    base_port: int = setting(
+        "8082", int_in(1, 65535), "port of the first instance; the others follow"
     )
-    g.add_argument(
-        "--queue-slack",
-        type=int,
-        default=int(_env("queue_slack", "0")),
-        help="requests each instance may queue itself beyond its workers (default 0: strict)",
-    )
-    g.add_argument(
-        "--queue-timeout",
-        type=float,
-        default=float(_env("queue_timeout", "0")) or None,
-        help="seconds a request may wait for a free instance (default: the task timeout)",
-    )
-    g.add_argument(
-        "--queue-limit",
-        type=int,
-        default=int(_env("queue_limit", "0")),
-        help="requests the balancer's queue may hold before answering 503 (0: bound by time)",
-    )
-    g.add_argument("--retry-after", type=int, default=int(_env("retry_after", "1")), help="seconds")
-    g.add_argument(
-        "--max-clients",
-        type=int,
-        default=int(_env("max_clients", "2000")),
-        help="connections HAProxy accepts at once (global and frontend maxconn)",
-    )
-    g.add_argument(
-        "--stats-port",
-        type=int,
-        default=int(_env("stats_port", "0")) or None,
-        help="serve HAProxy's stats page (/) and Prometheus metrics (/metrics) here",
-    )
-    g.add_argument(
-        "--access-log",
-        action="store_true",
-        default=_env("access_log", "false").lower() in ("1", "true", "yes", "on"),
-        help="log every request to stderr",
+    layout: str = setting(
+        "seed",
+        one_of(*LAYOUTS),
+        "seed: /hello and /world on separate instances; all: every instance serves all",
     )
 
 
-def settings_from_args(args: argparse.Namespace, task_timeout: float) -> BalancerSettings:
-    return BalancerSettings(
-        host=args.host,
-        port=args.port,
-        mode=cast("Mode", args.mode),
-        queue_slack=args.queue_slack,
-        task_timeout=task_timeout,
-        queue_timeout=args.queue_timeout,
-        queue_limit=args.queue_limit,
-        retry_after=args.retry_after,
-        max_clients=args.max_clients,
-        stats_port=args.stats_port,
-        access_log=args.access_log,
+LAYOUT_SETTINGS: Final[tuple[Setting, ...]] = declared(LocalLayout, ENV_PREFIX)
+
+
+def add_local_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the local cluster and of its balancer, shared by ``make cluster`` and
+    ``crunch haproxy-config``; each defaults to its ``CRUNCH_LB_<NAME>``."""
+    local = parser.add_argument_group("local cluster (each flag defaults to CRUNCH_LB_<NAME>)")
+    add_flags(local, LAYOUT_SETTINGS)
+    local.add_argument(
+        "--workers", type=int, help="per instance (default: CRUNCH_WORKERS, else CPUs / count)"
     )
+    add_flags(
+        parser.add_argument_group("balancer (each flag defaults to CRUNCH_LB_<NAME>)"),
+        BALANCER_SETTINGS,
+    )
+
+
+def local_layout(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> LocalLayout:
+    env = os.environ if environ is None else environ
+    overrides = {s.name: getattr(args, s.name) for s in LAYOUT_SETTINGS}
+    return LocalLayout(**load_values(LAYOUT_SETTINGS, env, overrides))
+
+
+def settings_from_args(
+    args: argparse.Namespace,
+    task_timeout: float,
+    *,
+    local: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> BalancerSettings:
+    """The balancer's settings: flags, else ``CRUNCH_LB_*``, else the declared defaults;
+    for the local cluster (``local``) the stats page is on at LOCAL_STATS_PORT unless set."""
+    env = os.environ if environ is None else environ
+    overrides = {s.name: getattr(args, s.name) for s in BALANCER_SETTINGS}
+    if local and overrides["stats_port"] is None and ENV_PREFIX + "STATS_PORT" not in env:
+        overrides["stats_port"] = str(LOCAL_STATS_PORT)
+    values = load_values(BALANCER_SETTINGS, env, overrides)
+    return BalancerSettings(task_timeout=task_timeout, **values)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -629,10 +670,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--instances", metavar="FILE", help="JSON list of instances ('-' for stdin)"
     )
-    parser.add_argument("--count", type=int, default=int(_env("instances", "2")))
-    parser.add_argument("--base-port", type=int, default=int(_env("base_port", "8082")))
-    parser.add_argument("--layout", choices=LAYOUTS, default=_env("layout", "seed"))
-    parser.add_argument("--workers", type=int, help="workers per instance of the local cluster")
     parser.add_argument("--task-timeout", type=float, help="default: CRUNCH_TASK_TIMEOUT")
     kube = parser.add_argument_group(
         "in-cluster balancer (the chart's and k8s/overlays/haproxy-balancer's init container)"
@@ -651,7 +688,7 @@ def _parser() -> argparse.ArgumentParser:
         help="balancer pods: each sends a pod at most its workers divided by this",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    add_settings_arguments(parser)
+    add_local_arguments(parser)
     return parser
 
 
@@ -661,33 +698,27 @@ def _instances(args: argparse.Namespace) -> list[Instance]:
         return instances_from_json(json.loads(raw))
     if args.instance:
         return [parse_instance(spec) for spec in args.instance]
-    workers = args.workers or default_workers(args.count)
+    shape = local_layout(args)
+    workers = args.workers or default_workers(shape.count)
     return local_instances(
-        args.count, workers=workers, base_port=args.base_port, layout=args.layout
+        shape.count, workers=workers, base_port=shape.base_port, layout=shape.layout
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        args = _parser().parse_args(argv)
-    except ValueError as exc:  # a CRUNCH_LB_* default that is not a number
-        print(f"crunch haproxy-config: {exc}", file=sys.stderr)
-        return 2
-    try:
-        from app.config import ConfigError, Settings
+        from app.config import Settings
 
-        try:
-            app_settings = Settings.load()
-        except ConfigError as exc:
-            raise BalancerConfigError(str(exc)) from None
-        task_timeout = args.task_timeout or app_settings.task_timeout
-        settings = settings_from_args(args, task_timeout)
+        task_timeout = args.task_timeout or Settings.load().task_timeout
+        local = not (args.instance or args.instances or args.kube_service)
+        settings = settings_from_args(args, task_timeout, local=local)
         if args.kube_service:
             services = [parse_kube_backend(spec) for spec in args.kube_service]
             text = render_kubernetes(services, settings, replicas=args.balancer_replicas)
         else:
             text = render(_instances(args), settings)
-    except (BalancerConfigError, OSError, json.JSONDecodeError) as exc:
+    except (ConfigError, OSError, json.JSONDecodeError) as exc:
         print(f"crunch haproxy-config: {exc}", file=sys.stderr)
         return 2
     if args.output:

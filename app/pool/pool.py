@@ -39,7 +39,7 @@ from app.errors import (
 from app.pool.protocol import ERROR, FATAL, READY, REJECTED, encode_parts, out_of_band
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
-from app.tasks.registry import COST_CLASSES, Registry, TaskSpec
+from app.tasks.registry import COST_CLASSES, Registry, Task
 
 log = logging.getLogger("crunch.pool")
 
@@ -107,7 +107,7 @@ class Pool:
         self.size = settings.workers
         self.queue_limit = settings.queue_limit
         self.timeout = settings.task_timeout
-        self.specs: Mapping[str, TaskSpec] = registry.bind(settings)
+        self.specs: Mapping[str, Task] = registry.bind(settings)
         self.observer: PoolObserver = observer or _NullObserver()
         self._queue: CostQueue[Job] = CostQueue(settings.aging)
         self._workers: dict[int, WorkerProcess] = {}
@@ -231,11 +231,8 @@ class Pool:
         )
         if self._idle and not self._queue:
             self._run(self._idle.pop(), job)
-        elif len(self._queue) >= self.queue_limit:
-            raise Overloaded(
-                f"all {self.size} workers are busy and {len(self._queue)} tasks are queued",
-                retry_after=self.retry_after(),
-            )
+        elif room(self) < 1:
+            raise overloaded(self)
         else:
             self._queue.push(job)
         try:
@@ -497,6 +494,24 @@ class Pool:
         # they start isolated, so the path travels in a variable of crunch's own.
         env["CRUNCH_WORKER_PATH"] = json.dumps([p or os.getcwd() for p in sys.path])
         return env
+
+
+def room(pool: Pool) -> int:
+    """How many new tasks could start or queue now: idle workers + free queue places.
+
+    The one measure of "overloaded", for single tasks, batches and held connections.
+    Tiny tasks sent ahead to a busy worker take a queue place: they wait like the rest.
+    """
+    return max(0, pool.size - pool.busy) + pool.queue_limit - pool.queued
+
+
+def overloaded(pool: Pool, tasks: int = 1) -> Overloaded:
+    """The refusal of ``tasks`` that do not fit in ``pool``, with when to come back."""
+    return Overloaded(
+        f"{tasks} task(s) do not fit: {pool.busy} of {pool.size} workers busy, "
+        f"{pool.queued} of {pool.queue_limit} queue places taken",
+        retry_after=pool.retry_after(),
+    )
 
 
 def _fail(job: Job, error: Exception) -> None:

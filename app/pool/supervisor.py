@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -59,7 +58,6 @@ class WorkerProcess:
         "next_job",
         "proc",
         "reader",
-        "started_at",
         "state",
         "tasks_done",
         "to_fd",
@@ -98,7 +96,6 @@ class WorkerProcess:
         self.job: Job | None = None
         self.next_job: Job | None = None  # a tiny task sent ahead (see Pool._prefetch)
         self.tasks_done = 0
-        self.started_at = time.monotonic()
         self.exit_reason = "crash"
 
     @property

@@ -24,7 +24,7 @@ async def readyz(request: Request) -> Response:
             status_code=503,
             headers={"Retry-After": "1"},
         )
-    if not state.ready:
+    if not state.admission.ready:
         return JSONResponse(
             {"error": "starting", "detail": "worker pool is starting"},
             status_code=503,

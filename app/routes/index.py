@@ -20,8 +20,13 @@ async def index(request: Request) -> Response:
     settings = state.settings
     links = [f'<li><a href="/{name}">/{name}</a> (microservice)</li>' for name in settings.services]
     for name in sorted(state.pool.specs):
+        spec = state.pool.specs[name]
+        doc = html.escape(spec.doc)
+        if spec.options.body:  # POST only: a link would answer 405
+            body = html.escape(", ".join(spec.options.body))
+            links.append(f"<li><code>POST</code> /work/{html.escape(name)} ({body}) {doc}</li>")
+            continue
         href = f"/work/{name}{EXAMPLES.get(name, '')}"
-        doc = html.escape(state.pool.specs[name].doc)
         links.append(f'<li><a href="{html.escape(href)}">{html.escape(href)}</a> {doc}</li>')
     for entry in handlers.registered():
         shown = html.escape(entry.path)

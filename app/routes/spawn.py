@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.errors import InvalidParams, Overloaded
+from app.errors import InvalidParams
 from app.openapi import BODY_ERRORS, Context, PathItems, error_responses, json_content, ref
 from app.payload import NO_BODY, read_json
 from app.spawn import ARG_PATTERN, MAX_ARG_LENGTH, MAX_ARGS, Lease, validate_args
@@ -27,13 +27,7 @@ async def spawn(request: Request) -> Response:
     if not isinstance(body, dict) or set(body) - {"args"}:
         raise InvalidParams('the body must be a JSON object {"args": [...]}')
     args = validate_args(body.get("args", []))
-    if state.admission.draining:
-        state.admission.check()
-    try:
-        lease = spawner.reserve()
-    except Overloaded:
-        state.metrics.rejected.labels("spawn_busy").inc()
-        raise
+    lease = state.admission.reserve(spawner)
     return _LeasedStream(
         lease,
         spawner.stream(name, args, lease),

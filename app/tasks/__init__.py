@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.tasks.registry import REQUIRED, Param, Registry, TaskSpec, load_modules, registry, task
+from app.tasks.registry import REQUIRED, Param, Registry, Task, load_modules, registry, task
 from app.tasks.results import Binary, Rejected
 
 __all__ = [
@@ -11,7 +11,7 @@ __all__ = [
     "Param",
     "Registry",
     "Rejected",
-    "TaskSpec",
+    "Task",
     "load_modules",
     "registry",
     "task",

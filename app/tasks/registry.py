@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from app.errors import InvalidParams, UnknownTask
@@ -38,7 +38,11 @@ REQUIRED: Any = _Required()
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a task. ``minimum``/``maximum`` may read a setting (e.g. a cap)."""
+    """One parameter of a task. ``minimum``/``maximum`` may read a setting (e.g. a cap).
+
+    The registry holds parameters as declared; ``bind`` returns a copy whose bounds
+    are plain numbers, which is what ``parse`` and ``describe`` work on.
+    """
 
     name: str
     type: type = int
@@ -52,32 +56,29 @@ class Param:
     def required(self) -> bool:
         return self.default is REQUIRED
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """A parameter with its bounds resolved against the running configuration."""
-
-    name: str
-    type: type
-    default: Any
-    minimum: float | None
-    maximum: float | None
-    max_length: int
-    doc: str
+    @property
+    def low(self) -> float | None:
+        return _fixed(self.minimum, self.name)
 
     @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
+    def high(self) -> float | None:
+        return _fixed(self.maximum, self.name)
+
+    def bind(self, settings: Settings) -> Param:
+        """This parameter with its bounds resolved against ``settings``."""
+        return replace(
+            self, minimum=_resolve(self.minimum, settings), maximum=_resolve(self.maximum, settings)
+        )
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": _TYPES[self.type]}
         out["required"] = self.required
         if not self.required:
             out["default"] = self.default
-        if self.minimum is not None:
-            out["minimum"] = self.minimum
-        if self.maximum is not None:
-            out["maximum"] = self.maximum
+        if self.low is not None:
+            out["minimum"] = self.low
+        if self.high is not None:
+            out["maximum"] = self.high
         if self.type is str:
             out["maxLength"] = self.max_length
         if self.doc:
@@ -87,7 +88,7 @@ class ParamSpec:
     def parse(self, raw: Any, *, from_text: bool) -> Any:
         value = _coerce_text(self, raw) if from_text else _check_type(self, raw)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            low, high = self.minimum, self.maximum
+            low, high = self.low, self.high
             if self.type is int:
                 low = -INT_LIMIT if low is None else low
                 high = INT_LIMIT if high is None else high
@@ -100,13 +101,26 @@ class ParamSpec:
         return value
 
 
+def _resolve(bound: Bound, settings: Settings) -> float | None:
+    if bound is None or isinstance(bound, int | float):
+        return bound
+    return bound(settings)
+
+
+def _fixed(bound: Bound, name: str) -> float | None:
+    if callable(bound):
+        # A bound that reads a setting means nothing until the registry is bound.
+        raise TypeError(f"parameter {name!r} is not bound to the settings")
+    return bound
+
+
 def _bounds(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"must be between {low:g} and {high:g}"
     return f"must be >= {low:g}" if low is not None else f"must be <= {high:g}"
 
 
-def _coerce_text(param: ParamSpec, raw: Any) -> Any:
+def _coerce_text(param: Param, raw: Any) -> Any:
     # Text from a query string: only the plain ASCII spellings, nothing int() or float()
     # would also take (no "+5", no " 5", no "1_000", no "٣", no "nan").
     text = str(raw)
@@ -130,7 +144,7 @@ def _coerce_text(param: ParamSpec, raw: Any) -> Any:
     return text
 
 
-def _check_type(param: ParamSpec, raw: Any) -> Any:
+def _check_type(param: Param, raw: Any) -> Any:
     # JSON is already typed: be strict (no "5" for 5, no true for 1, no 5.0 for 5).
     ok = isinstance(raw, param.type) and not (param.type is not bool and isinstance(raw, bool))
     if param.type is float and isinstance(raw, int) and not isinstance(raw, bool):
@@ -172,7 +186,11 @@ class Options:
 
 @dataclass(frozen=True)
 class Task:
-    """A registered task: the function, its parameters and how to estimate its cost."""
+    """A registered task: the function, its parameters and how to estimate its cost.
+
+    ``Registry.bind`` gives each task bound to the running configuration: what the
+    server validates against.
+    """
 
     name: str
     fn: Callable[..., Any]
@@ -180,18 +198,14 @@ class Task:
     cost: Callable[[Mapping[str, Any]], float] | None
     doc: str
     options: Options = Options()
+    by_name: Mapping[str, Param] = field(init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {p.name: p for p in self.params})
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """A task bound to the running configuration: what the server validates against."""
-
-    name: str
-    params: tuple[ParamSpec, ...]
-    cost: Callable[[Mapping[str, Any]], float] | None
-    doc: str
-    by_name: Mapping[str, ParamSpec] = field(repr=False)
-    options: Options = Options()
+    def bind(self, settings: Settings) -> Task:
+        """This task with every parameter's bounds resolved against ``settings``."""
+        return replace(self, params=tuple(p.bind(settings) for p in self.params))
 
     def validate(self, raw: Mapping[str, Any], *, from_text: bool) -> dict[str, Any]:
         """Check parameters that all came as text (a query string) or all as JSON."""
@@ -235,12 +249,6 @@ class TaskSpec:
             "params": [p.describe() for p in self.params],
             **self.options.describe(),
         }
-
-
-def _resolve(bound: Bound, settings: Settings) -> float | None:
-    if bound is None or isinstance(bound, int | float):
-        return bound
-    return bound(settings)
 
 
 class Registry:
@@ -290,28 +298,9 @@ class Registry:
     def __iter__(self) -> Iterator[Task]:
         return iter(self._tasks.values())
 
-    def function(self, name: str) -> Callable[..., Any]:
-        return self._tasks[name].fn
-
-    def bind(self, settings: Settings) -> dict[str, TaskSpec]:
-        """Resolve every task's bounds against ``settings``."""
-        specs: dict[str, TaskSpec] = {}
-        for t in self._tasks.values():
-            resolved = tuple(
-                ParamSpec(
-                    p.name,
-                    p.type,
-                    p.default,
-                    _resolve(p.minimum, settings),
-                    _resolve(p.maximum, settings),
-                    p.max_length,
-                    p.doc,
-                )
-                for p in t.params
-            )
-            by_name = {p.name: p for p in resolved}
-            specs[t.name] = TaskSpec(t.name, resolved, t.cost, t.doc, by_name, t.options)
-        return specs
+    def bind(self, settings: Settings) -> dict[str, Task]:
+        """Every task with its bounds resolved against ``settings``."""
+        return {t.name: t.bind(settings) for t in self._tasks.values()}
 
 
 def _check_options(options: Options, params: tuple[Param, ...]) -> None:
@@ -342,7 +331,7 @@ def load_modules(modules: tuple[str, ...]) -> None:
         importlib.import_module(module)
 
 
-def lookup(specs: Mapping[str, TaskSpec], name: str) -> TaskSpec:
+def lookup(specs: Mapping[str, Task], name: str) -> Task:
     spec = specs.get(name)
     if spec is None:
         shown = name if len(name) <= 40 else name[:40] + "…"

@@ -28,6 +28,7 @@ declare -A PKGS=(
   [traefik]="github.com/traefik/traefik/v3/cmd/traefik=traefik"
   [metrics-server]="sigs.k8s.io/metrics-server/cmd/metrics-server=metrics-server"
   [keda]="github.com/kedacore/keda/v2/cmd/operator=keda-operator github.com/kedacore/keda/v2/cmd/adapter=keda-adapter"
+  [kube-router]="github.com/cloudnativelabs/kube-router/v2/cmd/kube-router=kube-router"
 )
 declare -A TAGS=([kubernetes]="selinux,notest,grpcnotrace")
 ldflags_of() {
@@ -72,7 +73,7 @@ build_pause() {
 CHECK=0 STALE=0
 [ "${1:-}" = --check ] && { CHECK=1; shift; }
 comps=("$@")
-[ ${#comps[@]} -eq 0 ] && comps=(pause kubernetes etcd coredns cri-tools local-path-provisioner prometheus-adapter traefik metrics-server keda)
+[ ${#comps[@]} -eq 0 ] && comps=(pause kubernetes etcd coredns cri-tools local-path-provisioner prometheus-adapter traefik metrics-server keda kube-router)
 for c in "${comps[@]}"; do
   if [ "$c" = pause ]; then build_pause; else build_one "$c"; fi
 done

@@ -91,3 +91,11 @@ empty=$(mktemp -d); trap 'rm -rf "$ctx" "$empty"' EXIT
 fromrootfs "$HAPROXY_ROOTFS" crunch-e2e/haproxy:1 "$empty" 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 USER 10001
 ENTRYPOINT ["haproxy"]'
+
+# The NetworkPolicy enforcer (kube-router's firewall controller, manifests/kube-router.yaml):
+# it drives iptables, ipset and conntrack, so it runs on a rootfs that has them.
+NETPOL_ROOTFS=$("$E2E_DIR/rootfs.sh" netpol iptables ipset conntrack iproute2 kmod)
+kr=$(mktemp -d); trap 'rm -rf "$ctx" "$empty" "$kr"' EXIT
+cp "$BIN/kube-router" "$kr/"
+fromrootfs "$NETPOL_ROOTFS" crunch-e2e/kube-router:1 "$kr" 'COPY kube-router /usr/local/bin/kube-router
+ENTRYPOINT ["/usr/local/bin/kube-router"]'

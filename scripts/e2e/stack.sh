@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the crunch chart expects around it: the Ingress controller (Traefik),
 # Prometheus, and what each autoscaling mode reads: prometheus-adapter (with the
-# project's adapter rule), KEDA (operator + metrics apiserver) and metrics-server.
+# project's adapter rule), KEDA (operator + metrics apiserver) and metrics-server; and
+# kube-router's firewall controller, which enforces NetworkPolicy.
 # Idempotent.
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,8 @@ keda() {
           -e "s|imagePullPolicy: Always|imagePullPolicy: IfNotPresent|" \
     | k apply --server-side --force-conflicts -f - >/dev/null
 }
+# NetworkPolicy is enforced in this cluster (kube-router's firewall controller).
+k apply -f "$E2E_DIR/manifests/kube-router.yaml"
 render traefik.yaml | k apply -f -
 render metrics-server.yaml | k apply -f -
 keda
@@ -56,6 +59,7 @@ rollout() {
   k -n "$1" logs "deploy/$2" --all-containers --tail=30 >&2 || true
   return 1
 }
+k -n kube-system rollout status daemonset/kube-router --timeout="${E2E_ROLLOUT_TIMEOUT:-300s}"
 rollout ingress traefik
 rollout monitoring prometheus
 rollout monitoring prometheus-adapter

@@ -102,3 +102,19 @@ async def test_pool_refusal_is_counted_by_reason(error: CrunchError, reason: str
     with pytest.raises(type(error)):
         await adm.run("spin", {"n": 1})
     assert rejected(metrics, reason) == 1
+
+
+def test_ready_only_between_open_and_drain() -> None:
+    adm, _ = admission(FakePool())
+    assert not adm.ready and not adm.draining
+    adm.open()
+    assert adm.ready
+    adm.begin_drain()
+    assert not adm.ready and adm.draining
+    adm.open()  # a drain is never undone
+    assert adm.draining
+
+
+def test_room_is_idle_workers_plus_free_queue_places() -> None:
+    adm, _ = admission(FakePool(size=4, busy=1, queue_limit=5, queued=2))
+    assert adm.room() == 3 + 3

@@ -159,7 +159,7 @@ def test_settings_table_lists_every_environment_name() -> None:
 
 def test_dataclass_defaults_agree_with_the_settings_table() -> None:
     # Settings() (used by code and tests) and SETTINGS (used by env, CLI and docs)
-    # must not drift; workers and pod_name depend on the machine by design.
+    # come from one declaration; workers and pod_name depend on the machine by design.
     from app.config import SETTINGS, Settings
 
     plain = Settings()

@@ -16,7 +16,6 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.UnsupportedMediaType: (415, "unsupported_media_type"),
     errors.BatchTooLarge: (422, "batch_too_large"),
     errors.NotFound: (404, "not_found"),
-    errors.MethodNotAllowed: (405, "method_not_allowed"),
     errors.UnknownTask: (422, "unknown_task"),
     errors.InvalidParams: (422, "invalid_params"),
     errors.Overloaded: (503, "overloaded"),

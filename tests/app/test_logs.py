@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from app.logs import AccessLog, JSONFormatter, TextFormatter, configure
+from app.logs import AccessLog, JSONFormatter, TextFormatter, configure, utc_stamp
 
 
 def make_record(msg: str = "hello %s", *args: object, **extra: object) -> logging.LogRecord:
@@ -155,3 +156,15 @@ def test_configure_installs_one_handler_with_the_format(
 def test_configure_silences_uvicorns_access_log() -> None:
     configure("json", "info")
     assert logging.getLogger("uvicorn.access").disabled is True
+
+
+def test_text_lines_carry_the_access_logs_timestamp_format() -> None:
+    record = make_record()
+    line = TextFormatter().format(record)
+    out = io.StringIO()
+    access_log = AccessLog("text", stream=out)
+    access_log.record("r1", "GET", "/x", 200, 0.0015, "1.2.3.4")
+    access_log.flush()
+    for text in (line, out.getvalue()):
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", text), text
+    assert line.startswith(utc_stamp(record.created))

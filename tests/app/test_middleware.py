@@ -237,3 +237,25 @@ async def test_non_http_scope_passes_through_untouched() -> None:
     await RequestContextMiddleware(app, metrics, None)(scope, receive, send)
     assert seen == [{"type": "lifespan"}]
     assert metrics.registry.get_sample_value("crunch_requests_total", {}) is None
+
+
+async def test_passing_probes_are_not_in_the_access_log_failing_ones_are() -> None:
+    out = io.StringIO()
+    access_log = AccessLog("json", stream=out)
+    metrics = Metrics()
+
+    async def probe(scope: Scope, receive: Receive, send: Send) -> None:
+        status = 503 if scope["query_string"] == b"fail" else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = RequestContextMiddleware(probe, metrics, access_log)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        await c.get("/readyz")
+        await c.get("/healthz")
+        await c.get("/readyz?fail")
+        await c.get("/work")
+    access_log.flush()
+    logged = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
+    assert logged == ["GET /readyz 503", "GET /work 200"]

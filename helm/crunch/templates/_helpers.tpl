@@ -199,3 +199,37 @@ configuration (app/balancer/haproxy.py, render_kubernetes), one per line. */}}
 - --access-log
 {{- end }}
 {{- end }}
+
+{{/* The crunch pods of every service, as a NetworkPolicy podSelector.
+Call with (dict "root" $ "services" $services). */}}
+{{- define "crunch.appPodSelector" -}}
+matchLabels:
+  {{- include "crunch.selectorLabels" .root | nindent 2 }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values:
+      {{- range .services }}
+      - {{ .name }}
+      {{- end }}
+{{- end }}
+
+{{/* The one egress every pod of the chart needs: DNS (networkPolicy.dns). */}}
+{{- define "crunch.dnsEgress" -}}
+{{- $dns := .Values.networkPolicy.dns -}}
+# DNS, and only to the cluster's DNS servers.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $dns.namespace }}
+      {{- with $dns.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+{{- end }}

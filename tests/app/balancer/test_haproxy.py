@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from app.balancer.haproxy import (
     parse_instance,
     render,
 )
+from tools.procs import NotReady, free_port, spawn, stop_group, wait_listening
 
 SEED = local_instances(2, workers=3)
 
@@ -97,10 +97,12 @@ def test_queue_limit_rejects_when_the_balancer_queue_is_full() -> None:
     assert "if { queue() ge 7 }" in render(SEED, BalancerSettings(queue_limit=7))
 
 
-def test_all_layout_puts_every_instance_in_every_backend() -> None:
+def test_all_layout_is_one_backend_for_every_path() -> None:
+    # maxconn counts per backend: one backend keeps each instance at its workers.
     config = render(local_instances(3, workers=1, layout="all"))
-    for backend in ("hello", "world", "web"):
-        assert len(servers(config, backend)) == 3
+    assert len(servers(config, "web")) == 3
+    assert "backend hello" not in config and "backend world" not in config
+    assert "use_backend" not in config
 
 
 @pytest.mark.parametrize(
@@ -202,12 +204,6 @@ def test_rendered_config_passes_haproxy_check(
 # --- a real HAProxy in front of stub instances ---------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class StubInstance:
     """A stand-in crunch instance whose busyness the test controls.
 
@@ -302,27 +298,16 @@ def running_haproxy(binary: str, config: str, tmp_path: Path, port: int) -> Iter
     """HAProxy in the foreground on ``config``; returns once ``port`` accepts connections."""
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)
-    log = (tmp_path / "haproxy.log").open("w")
-    proc = subprocess.Popen([binary, "-db", "-f", str(path)], stdout=log, stderr=log)
+    log = tmp_path / "haproxy.log"
+    proc = spawn([binary, "-db", "-f", str(path)], log=log)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise AssertionError(f"haproxy exited: {(tmp_path / 'haproxy.log').read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            assert time.monotonic() < deadline, "haproxy did not listen within 20 s"
-            time.sleep(0.02)
+        try:
+            wait_listening("127.0.0.1", port, exited=proc.poll, timeout=20, name="haproxy")
+        except NotReady as exc:
+            raise AssertionError(f"{exc}: {log.read_text()}") from None
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_group(proc, grace=10)
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -471,3 +456,23 @@ async def test_an_instance_answering_503_is_retried_elsewhere(
                     response = await c.get("/work/spin")
                     assert response.status_code == 200
                     assert response.headers["x-crunch-instance"] == "i1"
+
+
+def test_a_bad_crunch_lb_variable_fails_in_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRUNCH_LB_QUEUE_SLACK", "-1")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "crunch haproxy-config: CRUNCH_LB_QUEUE_SLACK: must be between 0 and 1000, got -1\n"
+    )
+
+
+def test_the_local_cluster_config_has_make_clusters_stats_page(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 0
+    assert "bind 127.0.0.1:8404" in capsys.readouterr().out
+    assert main(["--stats-port", "0"]) == 0
+    assert "listen stats" not in capsys.readouterr().out

@@ -100,3 +100,10 @@ def test_tasks_lists_the_accepted_body_types(server: Server) -> None:
     with server.client() as client:
         listed = {t["name"]: t for t in client.get("/tasks").json()["tasks"]}
     assert listed["repeat"]["body"] == ["text/plain", "image/*"]
+
+
+def test_the_index_shows_a_bytes_task_as_a_post(server: Server) -> None:
+    with server.client() as client:
+        page = client.get("/").text
+    assert "<code>POST</code> /work/repeat (text/plain, image/*)" in page
+    assert 'href="/work/repeat"' not in page

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, start_server
+from tools.metrics import sample
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +133,7 @@ def test_metrics_expose_every_contract_name(client: httpx.Client) -> None:
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return 0.0
+    return sample(text, name, **labels) or 0.0
 
 
 def test_metrics_move_with_traffic(client: httpx.Client) -> None:

@@ -39,6 +39,7 @@ def test_tasks_lists_a_tasks_own_deadline_and_class(server: Server) -> None:
         ({"timeout": -1.0}, "timeout"),
         ({"cost_class": "huge"}, "cost_class"),
         ({"body": "image"}, "content type"),
+        ({"answers": "png"}, "answers"),
     ],
 )
 def test_bad_task_options_fail_at_registration(options: dict[str, object], message: str) -> None:

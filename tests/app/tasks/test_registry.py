@@ -10,10 +10,10 @@ from app.config import Settings
 from app.errors import InvalidParams, UnknownTask
 from app.tasks import registry as global_registry
 from app.tasks.builtin import noop, primes, spin
-from app.tasks.registry import REQUIRED, Param, Registry, TaskSpec, lookup
+from app.tasks.registry import REQUIRED, Param, Registry, Task, lookup
 
 
-def bind_one(*params: Param, settings: Settings | None = None) -> TaskSpec:
+def bind_one(*params: Param, settings: Settings | None = None) -> Task:
     """A fresh registry holding one task ``t`` with ``params``, bound to ``settings``."""
     reg = Registry()
 
@@ -30,7 +30,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def builtin(settings: Settings) -> dict[str, TaskSpec]:
+def builtin(settings: Settings) -> dict[str, Task]:
     return global_registry.bind(settings)
 
 
@@ -200,16 +200,27 @@ def test_maximum_is_read_from_settings(settings: Settings) -> None:
     assert spec.by_name["n"].maximum == settings.spin_limit
 
 
-def test_spin_above_spin_limit_is_rejected(builtin: dict[str, TaskSpec]) -> None:
+def test_bind_returns_the_same_kind_of_param_with_a_number_bound(settings: Settings) -> None:
+    declared = Param("n", int, maximum=lambda s: s.spin_limit)
+    bound = declared.bind(settings)
+    assert type(bound) is Param and bound.maximum == 100 and bound.name == "n"
+
+
+def test_a_param_whose_bound_reads_a_setting_must_be_bound_before_use() -> None:
+    with pytest.raises(TypeError, match="not bound"):
+        Param("n", int, maximum=lambda s: s.spin_limit).parse(5, from_text=False)
+
+
+def test_spin_above_spin_limit_is_rejected(builtin: dict[str, Task]) -> None:
     with pytest.raises(InvalidParams, match="out of range: must be between 0 and 100"):
         builtin["spin"].validate({"n": 101}, from_text=False)
 
 
-def test_spin_at_spin_limit_is_accepted(builtin: dict[str, TaskSpec]) -> None:
+def test_spin_at_spin_limit_is_accepted(builtin: dict[str, Task]) -> None:
     assert builtin["spin"].validate({"n": "100"}, from_text=True) == {"n": 100}
 
 
-def test_primes_above_primes_limit_is_rejected(builtin: dict[str, TaskSpec]) -> None:
+def test_primes_above_primes_limit_is_rejected(builtin: dict[str, Task]) -> None:
     with pytest.raises(InvalidParams):
         builtin["primes"].validate({"limit": 1001}, from_text=False)
 
@@ -287,7 +298,7 @@ def test_decorator_registers_the_function_under_its_name() -> None:
         return 2 * n
 
     assert "double" in reg
-    assert reg.function("double") is double
+    assert [t.fn for t in reg] == [double]
     assert double(4) == 8
 
 
@@ -380,11 +391,11 @@ def test_noop_returns_none() -> None:
     assert noop() is None
 
 
-def test_builtin_tasks_are_registered(builtin: dict[str, TaskSpec]) -> None:
+def test_builtin_tasks_are_registered(builtin: dict[str, Task]) -> None:
     assert {"spin", "primes", "noop"} <= set(builtin)
 
 
-def test_spin_cost_grows_with_n_squared(builtin: dict[str, TaskSpec]) -> None:
+def test_spin_cost_grows_with_n_squared(builtin: dict[str, Task]) -> None:
     cost = builtin["spin"].cost
     assert cost is not None
     assert cost({"n": 10}) == 100.0

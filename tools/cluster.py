@@ -3,49 +3,45 @@
 Starts N crunch instances (default 2: ``hello-1`` on 8082 serving /hello, ``world-1`` on
 8083 serving /world, both serving / and /work), waits until each is ready, then runs
 HAProxy on 8081 with the configuration ``app.balancer.haproxy`` renders from the very
-numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM stops
-HAProxy, then lets the instances drain, and kills whatever is left after the drain time.
+numbers the instances were started with (workers, task timeout). Ctrl-C or SIGTERM lets
+the instances drain, then stops HAProxy softly, and kills whatever is left after that.
 
-    python -m app.balancer.cluster [--count N] [--layout seed|all] [--workers W] ...
+    python -m tools.cluster [--count N] [--layout seed|all] [--workers W] ...
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 from app.balancer.haproxy import (
-    LAYOUTS,
     BalancerConfigError,
     BalancerSettings,
     Instance,
-    add_settings_arguments,
+    add_local_arguments,
     backends,
     default_workers,
     local_instances,
+    local_layout,
     render,
     settings_from_args,
 )
+from app.config import ConfigError, Settings
+from tools.procs import NotReady, port_free, spawn, stop_group, wait_ready
 
-PROG = "crunch cluster"
-DEFAULT_STATS_PORT = 8404
+PROG = "make cluster"
 
 
 class ClusterError(RuntimeError):
@@ -64,32 +60,6 @@ def find_crunch() -> list[str]:
     return [sys.executable, "-m", "app", "serve"]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM if the launcher dies without cleaning up."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _get(url: str, timeout: float = 1.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, ValueError):
-        return 0
-
-
 @dataclass
 class Cluster:
     """The running processes of a local cluster; a context manager that always cleans up."""
@@ -105,7 +75,6 @@ class Cluster:
     config_path: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     interrupted: threading.Event = field(default_factory=threading.Event)
-    _logs: list[IO[bytes]] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Cluster:
@@ -115,19 +84,8 @@ class Cluster:
         self.stop()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        out: IO[bytes] | None = None
-        if self.log_dir is not None:
-            out = (self.log_dir / f"{name}.log").open("ab")
-            self._logs.append(out)
-        self.procs[name] = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops them in order
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+        log = None if self.log_dir is None else self.log_dir / f"{name}.log"
+        self.procs[name] = spawn(argv, env=env, log=log)
 
     def start(self) -> None:
         """Start the instances, wait for their /readyz, then start HAProxy."""
@@ -137,7 +95,7 @@ class Cluster:
         wanted.append((self.settings.host, self.settings.port))
         if self.settings.stats_port:
             wanted.append((self.settings.host, self.settings.stats_port))
-        busy = [f"{h}:{p}" for h, p in wanted if not _port_free(h, p)]
+        busy = [f"{h}:{p}" for h, p in wanted if not port_free(h, p)]
         if busy:
             raise ClusterError(f"port in use: {', '.join(busy)} (another cluster running?)")
         config = render(self.instances, self.settings)
@@ -176,13 +134,7 @@ class Cluster:
         The benchmark uses it to compare balancing modes on the very same instances.
         """
         assert self.config_path is not None, "start() first"
-        proc = self.procs.pop("haproxy")
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(self.procs.pop("haproxy"), grace=10)
         self.settings = settings
         self.config_path.write_text(render(self.instances, settings))
         self._spawn("haproxy", [self.haproxy, "-db", "-f", str(self.config_path)])
@@ -191,28 +143,39 @@ class Cluster:
         )
 
     def _wait(self, name: str, url: str, deadline: float) -> None:
-        while _get(url) != 200:
-            if self.interrupted.is_set():
-                raise ClusterError("interrupted while starting")
-            if self.procs[name].poll() is not None:
-                raise ClusterError(f"{name} exited with status {self.procs[name].returncode}")
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{name} was not ready at {url} in time")
-            time.sleep(0.1)
+        try:
+            wait_ready(
+                url,
+                exited=self.procs[name].poll,
+                timeout=max(0.0, deadline - time.monotonic()),
+                name=name,
+                cancel=self.interrupted,
+                interval=0.1,
+            )
+        except NotReady as exc:
+            raise ClusterError(str(exc)) from None
 
     def failed(self) -> str | None:
         """The name of a process that exited on its own, if any."""
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
 
     def stop(self) -> None:
-        """HAProxy first (no new requests), then the instances drain; bounded, then kill."""
-        order = ["haproxy", *(i.name for i in self.instances)]
-        for group, grace in ((order[:1], 5.0), (order[1:], self.drain_timeout + 5.0)):
+        """The instances drain first: HAProxy, still up, sees them turn unready and sends
+        them nothing new (it answers 503 + Retry-After itself), while the answers in flight
+        still pass through it. Then HAProxy stops softly (SIGUSR1: it closes its listeners
+        and exits once its connections end), as the in-cluster balancer does. Each step is
+        bounded; whatever is left is killed."""
+        instances = [i.name for i in self.instances]
+        steps = (
+            (instances, signal.SIGTERM, self.drain_timeout + 5.0),
+            (["haproxy"], signal.SIGUSR1, 5.0),
+        )
+        for group, sig, grace in steps:
             live = [self.procs[n] for n in group if n in self.procs]
             for proc in live:
                 if proc.poll() is None:
                     with contextlib.suppress(ProcessLookupError):
-                        proc.terminate()
+                        proc.send_signal(sig)
             deadline = time.monotonic() + grace
             for proc in live:
                 try:
@@ -222,9 +185,6 @@ class Cluster:
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.procs.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -238,8 +198,11 @@ class Cluster:
             else "round-robin, no maxconn"
         )
         yield f"{PROG}: HAProxy on http://{s.host}:{s.port} ({mode})"
-        for group, members in backends(self.instances).items():
-            path = "/ (and /work, ...)" if group == "web" else f"/{group}"
+        groups = backends(self.instances)
+        for group, members in groups.items():
+            path = f"/{group}" if group != "web" else "/ (and /work, ...)"
+            if len(groups) == 1:
+                path = "every path"
             targets = ", ".join(f"{i.name} {i.address} ({i.workers} w)" for i in members)
             yield f"  {path:<20} -> {targets}"
         if s.stats_port:
@@ -252,46 +215,23 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="The seed's server cluster: crunch instances behind a busy-aware HAProxy.",
     )
-    parser.add_argument(
-        "--count", type=int, default=int(os.environ.get("CRUNCH_LB_INSTANCES", "2"))
-    )
-    parser.add_argument(
-        "--base-port", type=int, default=int(os.environ.get("CRUNCH_LB_BASE_PORT", "8082"))
-    )
-    parser.add_argument(
-        "--layout",
-        choices=LAYOUTS,
-        default=os.environ.get("CRUNCH_LB_LAYOUT", "seed"),
-        help="seed: /hello and /world on separate instances; all: every instance serves all",
-    )
-    parser.add_argument(
-        "--workers", type=int, help="per instance (default: CRUNCH_WORKERS, else CPUs / count)"
-    )
     parser.add_argument("--log-dir", type=Path, help="write each process's output to DIR/NAME.log")
     parser.add_argument("--ready-timeout", type=float, default=60.0)
-    add_settings_arguments(parser)
-    if not os.environ.get("CRUNCH_LB_STATS_PORT"):
-        parser.set_defaults(stats_port=DEFAULT_STATS_PORT)
+    add_local_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        args = _parser().parse_args(argv)
-        from app.config import ConfigError, Settings
-
-        try:
-            app_settings = Settings.load()
-        except ConfigError as exc:
-            raise ClusterError(str(exc)) from None
-        workers = args.workers or default_workers(args.count)
+        app_settings = Settings.load()
+        shape = local_layout(args)
+        workers = args.workers or default_workers(shape.count)
         instances = local_instances(
-            args.count, workers=workers, base_port=args.base_port, layout=args.layout
+            shape.count, workers=workers, base_port=shape.base_port, layout=shape.layout
         )
-        if args.stats_port == 0:
-            args.stats_port = None
-        settings = settings_from_args(args, app_settings.task_timeout)
-    except (ClusterError, BalancerConfigError, ValueError) as exc:
+        settings = settings_from_args(args, app_settings.task_timeout, local=True)
+    except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
 

@@ -6,7 +6,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,20 +17,16 @@ from typing import Any
 import httpx
 import pytest
 
-from app.balancer.cluster import main
+from app.balancer.haproxy import main as haproxy_config
+from tools.cluster import main
+from tools.procs import NotReady, port_free, wait_ready
 
 pytestmark = [pytest.mark.haproxy, pytest.mark.usefixtures("haproxy_bin")]
 
 
 def _free(port: int) -> bool:
     """Nothing listens on ``port`` (connections in TIME_WAIT do not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return port_free("127.0.0.1", port)
 
 
 def free_ports(count: int) -> list[int]:
@@ -60,7 +55,7 @@ def cluster(tmp_path: Path, *extra: str) -> Iterator[Running]:
     argv = [
         sys.executable,
         "-m",
-        "app.balancer.cluster",
+        "tools.cluster",
         *("--port", str(front), "--base-port", str(base), "--stats-port", "0"),
         *("--workers", "1", "--log-dir", str(tmp_path), *extra),
     ]
@@ -70,14 +65,10 @@ def cluster(tmp_path: Path, *extra: str) -> Iterator[Running]:
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     running = Running(proc, [front, base, base + 1], tmp_path)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "launcher.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(running.url("/readyz"), timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the cluster did not become ready in 90 s"
-            time.sleep(0.1)
+        try:
+            wait_ready(running.url("/readyz"), exited=proc.poll, timeout=90, name="the cluster")
+        except NotReady as exc:
+            raise AssertionError(f"{exc}\n{(tmp_path / 'launcher.log').read_text()}") from None
         yield running
     finally:
         if proc.poll() is None:
@@ -112,6 +103,44 @@ def test_sigterm_stops_the_instances_and_haproxy(tmp_path: Path) -> None:
         assert c.proc.wait(timeout=30) == 0
         for port in (c.front, *c.instances):
             assert _free(port)
+
+
+def test_a_request_in_flight_when_the_cluster_stops_gets_its_answer(tmp_path: Path) -> None:
+    with cluster(tmp_path, "--layout", "all") as c, httpx.Client(timeout=60) as client:
+        results: dict[str, httpx.Response | Exception] = {}
+
+        def slow() -> None:
+            try:
+                results["slow"] = client.get(c.url("/work/spin?n=5000"))
+            except httpx.HTTPError as exc:
+                results["slow"] = exc
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any(_state(c, p)["busy"] for p in c.instances):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        c.proc.send_signal(signal.SIGINT)
+        thread.join(timeout=60)
+        answer = results["slow"]
+        assert isinstance(answer, httpx.Response), repr(answer)
+        assert answer.status_code == 200
+        assert c.proc.wait(timeout=30) == 0
+
+
+def test_the_config_it_runs_is_what_haproxy_config_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with cluster(tmp_path) as c:
+        deadline = time.monotonic() + 10  # it names its file right after starting
+        while "configuration: " not in (log := (tmp_path / "launcher.log").read_text()):
+            assert time.monotonic() < deadline, log
+            time.sleep(0.05)
+        used = Path(log.split("configuration: ", 1)[1].split(";", 1)[0]).read_text()
+        argv = ["--port", str(c.front), "--base-port", str(c.instances[0])]
+        assert haproxy_config([*argv, "--stats-port", "0", "--workers", "1"]) == 0
+    assert capsys.readouterr().out == used
 
 
 def _state(c: Running, port: int) -> dict[str, Any]:
@@ -161,5 +190,5 @@ def test_real_instances_a_busy_one_gets_nothing_and_the_overflow_waits_in_haprox
 def test_bad_settings_fail_at_start_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--count", "0", "--stats-port", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("crunch cluster:")
+    assert err.startswith("make cluster:")
     assert err.count("\n") == 1

@@ -9,19 +9,17 @@ test environment's site-packages (a plain path, so its editable hook stays inact
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ROOT, free_port
+from tools.procs import NotReady, spawn, stop_group, wait_ready
 
 DECOY = '''"""The user's own app package: crunch must never import it."""
 raise ImportError("the user's app package was imported in place of crunch's")
@@ -82,34 +80,18 @@ def test_crunch_serve_ignores_a_users_app_package(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRUNCH_", "PYTHON"))}
     env.update(CRUNCH_WORKERS="2", CRUNCH_TASK_MODULES="usertasks", CRUNCH_LOG_FORMAT="text")
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "crunch"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    argv = [str(venv / "bin" / "crunch"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = spawn(argv, env=env, log=log, cwd=project)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        ready = False
-        while not ready and time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                ready = httpx.get(url + "/readyz", timeout=1).status_code == 200
-            time.sleep(0.05)
-        assert ready, log.read_text(errors="replace")
+        try:
+            wait_ready(url + "/readyz", exited=proc.poll, timeout=30, name="crunch serve")
+        except NotReady as exc:
+            raise AssertionError(f"{exc}\n{log.read_text(errors='replace')}") from None
         with httpx.Client(base_url=url, timeout=30) as client:
             spin = client.get("/work/spin", params={"n": 10})
             assert spin.status_code == 200 and spin.json()["result"] == 100
             shout = client.get("/work/shout", params={"word": "crunch"})
             assert shout.status_code == 200 and shout.json()["result"] == "CRUNCH"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, grace=20)

@@ -202,6 +202,20 @@ class Cluster:
         )  # fmt: skip
         self.wait_serving()
 
+    def wait_hpa_at_rest(self, name: str) -> int:
+        """Wait until HPA `name` is at its minimum with a current metric (the state a
+        load step starts from); return that minimum."""
+        min_replicas = int(self.get("hpa", name)["spec"]["minReplicas"])
+        self.wait_for(
+            "the HPA at its minimum with a current metric",
+            lambda: (
+                (h := self.get("hpa", name))["status"].get("currentReplicas") == min_replicas
+                and h["status"].get("currentMetrics")
+            ),
+            timeout=300,
+        )
+        return min_replicas
+
     def wait_serving(self) -> None:
         """Every Deployment of the release Ready and `/` answering through the Ingress."""
         sel = f"app.kubernetes.io/instance={self.release}"

@@ -108,7 +108,7 @@ def test_load_scales_up_then_down(kind: Cluster, mode: str) -> None:
     cluster = deploy_mode(kind, mode)
     name = cluster.deployment_name(SERVICE)
     # KEDA creates its HPA (same name) a moment after Helm created the ScaledObject.
-    hpa = cluster.wait_for(
+    cluster.wait_for(
         f"the HPA {name}",
         lambda: json.loads(
             cluster.kubectl(
@@ -118,16 +118,8 @@ def test_load_scales_up_then_down(kind: Cluster, mode: str) -> None:
         ),
         timeout=120,
     )
-    min_replicas = hpa["spec"]["minReplicas"]
     # Start from rest: minimum replicas, the mode's metric served.
-    cluster.wait_for(
-        "the HPA at its minimum with a current metric",
-        lambda: (
-            (h := cluster.get("hpa", name))["status"].get("currentReplicas") == min_replicas
-            and h["status"].get("currentMetrics")
-        ),
-        timeout=300,
-    )
+    min_replicas = cluster.wait_hpa_at_rest(name)
     run_s = _calibrate(cluster)
     rate = min(40.0, TARGET_BUSY_WORKERS / run_s)
 

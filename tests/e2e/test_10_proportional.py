@@ -75,15 +75,7 @@ def test_replicas_track_two_and_four_times_one_pods_capacity(kind: Cluster) -> N
     cluster = kind
     cluster.deploy("hold", "-f", str(VALUES), image=cluster.fixture_image)
     name = cluster.deployment_name("web")
-    min_replicas = cluster.get("hpa", name)["spec"]["minReplicas"]
-    cluster.wait_for(
-        "the HPA at its minimum with a current metric",
-        lambda: (
-            (h := cluster.get("hpa", name))["status"].get("currentReplicas") == min_replicas
-            and h["status"].get("currentMetrics")
-        ),
-        timeout=300,
-    )
+    min_replicas = cluster.wait_hpa_at_rest(name)
     path = f"/work/hold?ms={HOLD_MS}"
     rate = 1000 / HOLD_MS  # one pod's capacity: its one worker always busy
 

@@ -146,8 +146,10 @@ def in_pod(kind: Cluster, ns: str, pod: str, code: str, *args: str, container: s
     ).strip()  # fmt: skip
 
 
-def connect(kind: Cluster, ns: str, pod: str, ip: str, port: int = 8080) -> tuple[str, float]:
-    words = in_pod(kind, ns, pod, CONNECT, ip, str(port)).split()
+def connect(
+    kind: Cluster, ns: str, pod: str, ip: str, port: int = 8080, container: str = ""
+) -> tuple[str, float]:
+    words = in_pod(kind, ns, pod, CONNECT, ip, str(port), container=container).split()
     return words[0], float(words[-1])
 
 
@@ -274,13 +276,8 @@ def test_egress_is_dns_only(isolated: Cluster) -> None:
         isolated, NS, pod, RESOLVE, "kubernetes.default.svc.cluster.local", container="crunch"
     )
     assert api.count(".") == 3, f"DNS must resolve: {api!r}"
-    verdict, _ = connect_from(isolated, pod, api, 443)
+    verdict, _ = connect(isolated, NS, pod, api, 443, container="crunch")
     assert verdict == "blocked", "a crunch pod reached the API server"
     outsider = isolated.get("pod", "probe", namespace="crunch-outsider")["status"]["podIP"]
-    verdict, _ = connect_from(isolated, pod, outsider, 8080)
+    verdict, _ = connect(isolated, NS, pod, outsider, 8080, container="crunch")
     assert verdict == "blocked", "a crunch pod reached a pod in another namespace"
-
-
-def connect_from(kind: Cluster, pod: str, ip: str, port: int) -> tuple[str, float]:
-    words = in_pod(kind, NS, pod, CONNECT, ip, str(port), container="crunch").split()
-    return words[0], float(words[-1])

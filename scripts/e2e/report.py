@@ -162,6 +162,43 @@ def _per_run(
     return [get(r) for r in runs if r]
 
 
+def node_loss_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """Test 15 (K4, a worker node stops): the SPEC's three goals, median [min-max]."""
+    failed = _per_run(runs, "failed")
+    inflight = _per_run(runs, "node_inflight")
+    ok = all(
+        isinstance(f, int) and isinstance(i, int) and f <= i
+        for f, i in zip(failed, inflight, strict=True)
+    )
+    backs = _per_run(runs, "back_to_200_s")
+    _, back_s = summarize(backs)
+    # Both goals hold for every run: the verdict is the worst run's.
+    worst = max((x for x in map(num, backs) if x is not None), default=None)
+    if None in backs:
+        worst = math.inf
+    _, replaced_s = summarize(_per_run(runs, "replicas_ready_s"))
+    _, not_ready_s = summarize(_per_run(runs, "node_not_ready_s"))
+    _, run_s = summarize(_per_run(runs, "longest_failure_run"), "{:.0f}")
+    _, late = summarize(_per_run(runs, "failed_late"), "{:.0f}")
+    replicas = [f"{r.get('replicas_before')} → {r.get('hpa_desired')}" for r in runs if r]
+    return [
+        "",
+        "### A worker node stops (test 15, K4: `docker stop` of a node with crunch-web pods)",
+        "",
+        "| goal | measured | |",
+        "|---|---|---|",
+        f"| failed requests ≤ in flight on the node | failed {summarize(failed, '{:.0f}')[1]}, "
+        f"in flight {summarize(inflight, '{:.0f}')[1]} | {'**pass**' if ok else '**MISS**'} |",
+        f"| 200 again within 60 s | {back_s} s (longest run of failures: {run_s}) "
+        f"| {verdict(worst, 60.0)} |",
+        f"| Ready replicas back (all on other nodes) | {replaced_s} s "
+        f"(node NotReady after {not_ready_s} s; Ready pods before → HPA's count after: "
+        f"{', '.join(replicas)}) | |",
+        "",
+        f"Failed requests sent well after the stop: {late}.",
+    ]
+
+
 def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
     latest = run_dirs[-1]
     plotter = Plotter()
@@ -317,6 +354,9 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             f"Past `timeout queue` ({busy_503.get('queue_timeout_s')} s): 503 with Retry-After "
             f"after {summarize([busy_503.get('rejected_after_s')])[1]} s."
         )
+    node_loss = [load(d / "node_loss.json") for d in run_dirs]
+    if any(node_loss):
+        lines += node_loss_rows(node_loss)
     for label, name in plots:
         lines += ["", f"![replicas and saturation, {label}](img/{name})"]
     lines.append(END)

@@ -127,6 +127,21 @@ def node_ready(cluster: Cluster, node: str) -> bool:
     )
 
 
+def node_pods_ready(cluster: Cluster, node: str) -> bool:
+    pods = cluster.get(
+        "pods", "--all-namespaces", "--field-selector", f"spec.nodeName={node}", namespace="default"
+    )["items"]
+    return all(
+        p["metadata"].get("deletionTimestamp") is None
+        and p["status"].get("phase") in ("Running", "Succeeded")
+        and (
+            p["status"].get("phase") == "Succeeded"
+            or all(c.get("ready") for c in p["status"].get("containerStatuses", []))
+        )
+        for p in pods
+    )
+
+
 def ready_web(cluster: Cluster) -> list[dict[str, Any]]:
     return [
         p
@@ -227,6 +242,7 @@ def test_a_stopped_worker_node_loses_only_its_inflight_requests(cluster: Cluster
         load.stop()
         if stopped:
             docker("start", node)
+            t_start = time.monotonic()
 
     hpa = cluster.get("hpa", dep)["status"]
     results = load.results
@@ -259,6 +275,12 @@ def test_a_stopped_worker_node_loses_only_its_inflight_requests(cluster: Cluster
         # The node rejoins: Ready again, the release serving, for what runs next.
         cluster.wait_for("the node Ready again", lambda: node_ready(cluster, node), timeout=240)
         data["node_ip"].append(node_ip(node))
+        # Its other pods (the stack's, which keep the default 300 s toleration) restart
+        # in place, some crash-looping until kube-proxy is back there: wait for them.
+        cluster.wait_for(
+            "every pod on the node Ready again", lambda: node_pods_ready(cluster, node), timeout=300
+        )
+        data["rejoined_s"] = round(time.monotonic() - t_start, 1)
         cluster.wait_serving()
     finally:
         record("node_loss", data)

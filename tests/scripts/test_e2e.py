@@ -120,3 +120,42 @@ def test_the_docs_get_the_median_of_several_runs_only_when_asked(tmp_path: Path)
         "| K3 | keda | 18.0 [12.0-30.0] s ≤ 20 s: **pass** | 25.0 [20.0-40.0] s ≤ 30 s: **pass** |"
         in text
     )
+
+
+def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_path: Path) -> None:
+    runs = []
+    for i, (failed, inflight, back) in enumerate(((1, 2, 3.5), (0, 0, 0.8), (2, 1, 70.0))):
+        d = tmp_path / f"run-{i}"
+        d.mkdir()
+        (d / "node_loss.json").write_text(
+            json.dumps(
+                {
+                    "failed": failed,
+                    "node_inflight": inflight,
+                    "back_to_200_s": back,
+                    "replicas_ready_s": 40.0,
+                    "node_not_ready_s": 20.0,
+                    "longest_failure_run": failed,
+                    "failed_late": 0,
+                    "replicas_before": 2,
+                    "hpa_desired": 3,
+                }
+            )
+        )
+        runs.append(d)
+    for chosen, verdicts in ((runs[:2], "**pass**"), (runs, "**MISS**")):
+        subprocess.run(
+            [sys.executable, str(E2E / "report.py"), "--results", *map(str, chosen)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        report = (chosen[-1] / "report.md").read_text()
+        rows = [
+            r for r in report.splitlines() if r.startswith(("| failed requests", "| 200 again"))
+        ]
+        assert len(rows) == 2 and all(r.endswith(f"| {verdicts} |") for r in rows), rows
+    assert (
+        "| failed requests ≤ in flight on the node | failed 1 [0-2], in flight 1 [0-2] |" in report
+    )

@@ -69,24 +69,4 @@ rollout keda keda-metrics-apiserver
 render custom-metrics-apiservice.yaml | k apply -f -
 render metrics-apiservice.yaml | k apply -f -
 
-# The HPA reads its metrics through the aggregated APIs: custom (prometheus-adapter),
-# external (KEDA), resource (metrics-server). Seen here with kube-apiserver v1.34.4
-# when an APIService was created before its server was Ready: the server answers, but
-# the aggregator keeps answering 404 (empty body) to every request of that group; a
-# restart of kube-apiserver clears it. Hence the APIServices of our own manifests come
-# after their rollouts above, and this check stays (KEDA's manifests bring theirs).
-served() { k get --raw "/apis/$1/v1beta1" >/dev/null 2>&1; }
-APIS=(custom.metrics.k8s.io external.metrics.k8s.io metrics.k8s.io)
-for attempt in 1 2; do
-  missing=()
-  for api in "${APIS[@]}"; do
-    for _ in $(seq 1 30); do served "$api" && break; sleep 2; done
-    served "$api" || missing+=("$api")
-  done
-  [ ${#missing[@]} = 0 ] && break
-  [ "$attempt" = 2 ] && { echo "stack: still not served: ${missing[*]}" >&2; exit 1; }
-  log "${missing[*]} answer 404 through the aggregator: restarting kube-apiserver"
-  docker exec "$CLUSTER-control-plane" sh -c 'crictl stop $(crictl ps -q --name kube-apiserver)' >/dev/null
-  for _ in $(seq 1 60); do k get --raw /readyz >/dev/null 2>&1 && break; sleep 2; done
-done
-log "served: ${APIS[*]}"
+"$E2E_DIR/metrics-apis.sh"

@@ -130,7 +130,9 @@ def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_pat
         (d / "node_loss.json").write_text(
             json.dumps(
                 {
-                    "failed": failed,
+                    "failed_before_stop": failed,
+                    "failed_during_stop": 0,
+                    "stop_s": 2.0,
                     "node_inflight": inflight,
                     "back_to_200_s": back,
                     "replicas_ready_s": 40.0,
@@ -157,5 +159,6 @@ def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_pat
         ]
         assert len(rows) == 2 and all(r.endswith(f"| {verdicts} |") for r in rows), rows
     assert (
-        "| failed requests ≤ in flight on the node | failed 1 [0-2], in flight 1 [0-2] |" in report
+        "| failed requests ≤ in flight on the node at the stop | failed 1 [0-2], "
+        "in flight 1 [0-2] |" in report
     )

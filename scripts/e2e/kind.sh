@@ -10,6 +10,12 @@
 # does not work on this host (see host-quirks/README.md); elsewhere it runs as is.
 source "$(dirname "$0")/lib.sh"
 OWNER=$STATE/created-by-crunch-e2e
+# Each cluster on a Docker network of its own, not kind's shared "kind": a node that
+# is stopped and started again (test 15) gets its address back only if no other
+# container took it meanwhile, and the other nodes route its pods' subnet to that
+# address, so on a shared network another cluster's new node could receive them.
+NETWORK=kind-$CLUSTER
+export KIND_EXPERIMENTAL_DOCKER_NETWORK=$NETWORK
 
 kind_path() {
   if [ -z "${CRUNCH_E2E_PRIVILEGED:-}" ]; then
@@ -90,6 +96,10 @@ case ${1:-up} in
     fi
     PATH=$BIN:$PATH "$BIN/kind" delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG"
     rm -f "$OWNER"
+    # kind leaves networks behind; ours goes with the cluster once nothing uses it.
+    if [ -z "$(docker network inspect -f '{{range .Containers}}x{{end}}' "$NETWORK" 2>/dev/null || echo x)" ]; then
+      docker network rm "$NETWORK" >/dev/null && log "network $NETWORK removed"
+    fi
     ;;
   *) echo "usage: $0 preflight|up|down|load IMAGE..." >&2; exit 2 ;;
 esac

@@ -317,9 +317,12 @@ def test_a_stopped_worker_node_loses_only_its_inflight_requests(
         "node_ip": [ip_before],
     }
     try:
-        # The node rejoins: Ready again, the release serving, for what runs next.
-        cluster.wait_for("the node Ready again", lambda: node_ready(cluster, node), timeout=240)
+        # The node rejoins: Ready again, the release serving, for what runs next. Its
+        # address must be the one the other nodes route its pods' subnet to (the
+        # cluster's own Docker network keeps it free, scripts/e2e/kind.sh).
         data["node_ip"].append(node_ip(node))
+        assert data["node_ip"] == [ip_before] * 2, f"{node} came back at another address"
+        cluster.wait_for("the node Ready again", lambda: node_ready(cluster, node), timeout=240)
         # Its other pods (the stack's, which keep the default 300 s toleration) restart
         # in place, some crash-looping until kube-proxy is back there: wait for them.
         cluster.wait_for(

@@ -77,6 +77,9 @@ class PodProxy:
         ctx.load_cert_chain(str(files["client-certificate-data"]), str(files["client-key-data"]))
         self.client = httpx.Client(base_url=field("server"), verify=ctx, timeout=1.0)
 
+    def close(self) -> None:
+        self.client.close()
+
     def gauges(self, pod: dict[str, Any]) -> dict[str, float] | None:
         """One pod's own in-flight gauges (not Prometheus', up to a scrape behind);
         None when the pod does not answer them."""
@@ -235,6 +238,7 @@ def test_a_stopped_worker_node_loses_only_its_inflight_requests(
         cluster.ingress_url, "/work/spin?n=4000", rate=RATE, duration=400, timeout=60
     ).start()
     timeline: list[dict[str, Any]] = []
+    sampler: Sampler | None = None
     stopped = False
     try:
         time.sleep(7)  # steady state under the load
@@ -268,6 +272,9 @@ def test_a_stopped_worker_node_loses_only_its_inflight_requests(
         time.sleep(10)  # the replacements under the same load
     finally:
         load.stop()
+        if sampler is not None:
+            sampler.stop()
+        proxy.close()
         if stopped:
             docker("start", node)
             t_start = time.monotonic()

@@ -190,7 +190,7 @@ def node_loss_rows(runs: list[dict[str, Any]]) -> list[str]:
         f"| failed requests ≤ in flight on the node at the stop | failed "
         f"{summarize(before, '{:.0f}')[1]}, in flight {summarize(inflight, '{:.0f}')[1]} "
         f"| {'**pass**' if ok else '**MISS**'} |",
-        f"| no failure sent ≥ 5 s after the stop | {summarize(late, '{:.0f}')[1]} "
+        f"| no failure sent > 5 s after `docker stop` returned | {summarize(late, '{:.0f}')[1]} "
         f"| {'**pass**' if all(x == 0 for x in late) else '**MISS**'} |",
         f"| 200 again within 60 s | {cell('back_to_200_s')} s (longest run of failures: "
         f"{cell('longest_failure_run', '{:.0f}')}) | {verdict(worst, 60.0)} |",
@@ -198,8 +198,8 @@ def node_loss_rows(runs: list[dict[str, Any]]) -> list[str]:
         f"NotReady after {cell('node_not_ready_s')} s; Ready pods before → HPA's count "
         f"after: {replicas}) | |",
         "",
-        f"Failed among the requests sent while the node shut down (`docker stop` took "
-        f"{cell('stop_s')} s): {cell('failed_during_stop', '{:.0f}')}.",
+        f"Failed among the requests sent while the node shut down (during `docker stop`, "
+        f"{cell('stop_s')} s, and 5 s after): {cell('failed_during_stop', '{:.0f}')}.",
     ]
 
 

@@ -1,4 +1,4 @@
-"""Metrics: the names the contract fixes, bounded labels, gauges read from the pool."""
+"""Metrics: the names the contract fixes, bounded labels, gauges read from admission."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.admission import Admission
 from app.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def test_without_a_pool_the_pool_gauges_are_zero() -> None:
 
 def test_pool_gauges_are_read_from_the_attached_pool() -> None:
     metrics = Metrics()
-    metrics.attach(cast("Pool", FakePool(size=4, busy=3, queued=5)))
+    metrics.attach(Admission(cast("Pool", FakePool(size=4, busy=3, queued=5)), metrics))
     assert (
         value(metrics, "crunch_pool_workers"),
         value(metrics, "crunch_pool_busy_workers"),
@@ -149,13 +150,15 @@ def test_pool_gauges_are_read_from_the_attached_pool() -> None:
 
 def test_saturation_is_busy_plus_queued_over_workers() -> None:
     metrics = Metrics()
-    metrics.attach(cast("Pool", FakePool(size=4, busy=4, queued=2)))
+    metrics.attach(Admission(cast("Pool", FakePool(size=4, busy=4, queued=2)), metrics))
     assert value(metrics, "crunch_saturation") == 1.5
 
 
-def test_inflight_gauge_reads_the_inflight_count() -> None:
+def test_inflight_gauge_reads_the_count_admission_keeps() -> None:
     metrics = Metrics()
-    metrics.inflight = 3
+    admission = Admission(cast("Pool", FakePool(size=1, busy=0, queued=0)), metrics)
+    metrics.attach(admission)
+    admission.inflight = 3
     assert value(metrics, "crunch_inflight_requests") == 3
 
 

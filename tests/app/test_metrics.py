@@ -10,24 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.admission import Admission
 from app.metrics import Metrics
+from tests.support import contract
 
 if TYPE_CHECKING:
     from app.pool import Pool
-
-SPEC_NAMES = (
-    "crunch_requests_total",
-    "crunch_request_duration_seconds",
-    "crunch_inflight_requests",
-    "crunch_pool_workers",
-    "crunch_pool_busy_workers",
-    "crunch_queue_depth",
-    "crunch_queue_wait_seconds",
-    "crunch_task_duration_seconds",
-    "crunch_rejected_total",
-    "crunch_worker_restarts_total",
-    "crunch_event_loop_lag_seconds",
-    "crunch_saturation",
-)
 
 
 @dataclass
@@ -54,7 +40,7 @@ def types(metrics: Metrics) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", contract.METRICS)
 def test_render_exposes_every_contract_metric(name: str) -> None:
     assert f"# TYPE {name} " in Metrics().render().decode()
 

@@ -302,8 +302,10 @@ class Pool:
                 self._on_ready(worker)
                 continue
             job = self._pending.pop(task_id, None)
-            if worker.answered(task_id, loop.time()):
-                self._prefetched -= 1  # the task sent ahead has started
+            started = worker.answered(task_id)
+            if started is not None:  # the task sent ahead starts now
+                started.started_at = loop.time()
+                self._prefetched -= 1
             if job is None:  # its deadline passed already; the answer has no taker
                 if worker.state is State.RETIRING and worker.unstart():
                     self._prefetched += 1

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from app.pool.protocol import FrameReader, encode_parts, out_of_band, widen, write_all
@@ -113,12 +113,9 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send(self, frame: bytes | Sequence[bytes | memoryview]) -> None:
-        write_all(self.to_fd, frame)
-
     def send_job(self, job: Job) -> None:
         """Write ``job``'s task frame (OSError: the worker is gone)."""
-        self.send(encode_parts((job.id, job.name, out_of_band(job.params))))
+        write_all(self.to_fd, encode_parts((job.id, job.name, out_of_band(job.params))))
 
     # -- tiny tasks sent ahead ---------------------------------------------------------
 
@@ -149,17 +146,16 @@ class WorkerProcess:
             return job
         return None
 
-    def answered(self, task_id: int, now: float) -> bool:
-        """The worker answered ``task_id``; True if the task sent ahead starts now."""
+    def answered(self, task_id: int) -> Job | None:
+        """The worker answered ``task_id``: the task sent ahead, if any, starts now."""
         self.tasks_done += 1
         ahead = self.next_job
         if ahead is not None and ahead.id != task_id:
             self.next_job = None
             self.job = ahead
-            ahead.started_at = now
-            return True
+            return ahead
         self.job = None
-        return False
+        return None
 
     def unstart(self) -> bool:
         """The worker is dying and will not run the task just started from ahead: it is

@@ -2,10 +2,10 @@
 
 A pod is starting, then ready, then draining (after the first SIGTERM), then closed.
 The HTTP requests in flight are counted here (by the request middleware), so a drain
-knows when it is done. Every request that would start work asks here first: refusing fast (503 +
-Retry-After) when the pool has no room keeps latency bounded and tells clients and
-balancers when to come back; during a drain every new task is refused so in-flight
-work can finish. Each refusal is counted here, by reason, and nowhere else.
+knows when it is done. Every request that would start work asks here first: refusing
+fast (503 + Retry-After) when the pool has no room keeps latency bounded and tells
+clients and balancers when to come back; during a drain every new task is refused so
+in-flight work can finish. Each refusal is counted here, by reason, and nowhere else.
 """
 
 from __future__ import annotations

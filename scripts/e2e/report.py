@@ -304,6 +304,21 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             f"{[x.get('by_status') for x in drain.get('loads', [])]}; "
             f"failed: {len(drain.get('failures', []))}."
         )
+    zero = [load(d / "scale_to_zero.json") for d in run_dirs]
+    if any(zero):
+        first, first_s = summarize(_per_run(zero, "first_request_s"))
+        _, burst_s = summarize(_per_run(zero, "burst_median_s"))
+        _, burst_max = summarize(_per_run(zero, "burst_last_s"))
+        lost = sum(int(z.get("burst_lost", 0)) for z in zero if z)
+        sent = sum(int(z.get("burst", 0)) for z in zero if z)
+        _, idle = summarize(_per_run(zero, "idle_to_zero_s"), "{:.0f}")
+        k5 = "pass" if lost == 0 and first is not None else "MISS"
+        lines.append(
+            f"Scale to zero (test 14, K5: {k5}): a request at zero pods answered 200 after "
+            f"{first_s} s (held by the balancer while KEDA woke crunch-web); a burst of 20 at "
+            f"zero: median {burst_s} s, slowest {burst_max} s, lost {lost} of {sent}; idle to "
+            f"zero pods {idle} s (cooldownPeriod {zero[-1].get('cooldown_s', '?')} s)."
+        )
     if busy:
         lines.append(
             f"Busy-aware balancer (test 9): {len(busy.get('long_latencies_s', []))} requests "

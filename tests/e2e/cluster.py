@@ -216,6 +216,13 @@ class Cluster:
         )
         return min_replicas
 
+    def _scaled_objects(self) -> list[dict[str, Any]]:
+        out = self.kubectl(
+            "-n", self.namespace, "get", "scaledobjects.keda.sh", "-o", "json",
+            "--ignore-not-found", check=False,
+        )  # fmt: skip
+        return cast("list[dict[str, Any]]", json.loads(out)["items"]) if out.strip() else []
+
     def wait_serving(self) -> None:
         """Every Deployment of the release Ready and `/` answering through the Ingress."""
         sel = f"app.kubernetes.io/instance={self.release}"
@@ -226,6 +233,11 @@ class Cluster:
             mins = {
                 h["spec"]["scaleTargetRef"]["name"]: h["spec"].get("minReplicas", 1)
                 for h in self.get("hpa")["items"]
+            }
+            # KEDA's HPA never goes below 1; its ScaledObject may (scale to zero).
+            mins |= {
+                o["spec"]["scaleTargetRef"]["name"]: o["spec"].get("minReplicaCount", 1)
+                for o in self._scaled_objects()
             }
             deps = self.get("deployments", "-l", sel)["items"]
             return bool(deps) and all(

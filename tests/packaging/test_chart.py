@@ -52,6 +52,11 @@ CONFIGS: dict[str, tuple[str, ...]] = {
         "--set", "serviceMonitor.enabled=true",
         "--set-json", 'networkPolicy.ingressFrom=[{"namespaceSelector":{}}]',
     ),
+    "scale-to-zero": (
+        "--set", "autoscaling.mode=keda",
+        "--set", "balancer.enabled=true",
+        "--set", "serviceDefaults.minReplicas=0",
+    ),
     "small-nodes": (
         "--set", "serviceDefaults.resources.requests.cpu=250m",
         "--set", "topologySpread.whenUnsatisfiable=DoNotSchedule",
@@ -172,6 +177,7 @@ def test_keda_mode_uses_scaled_objects_on_the_same_signal() -> None:
         assert spec["scaleTargetRef"]["name"] == name
         assert spec["minReplicaCount"] <= spec["maxReplicaCount"]
         assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]
+        assert spec["cooldownPeriod"] == 300
         (trigger,) = spec["triggers"]
         assert trigger["type"] == "prometheus"
         assert trigger["metricType"] == "AverageValue"
@@ -180,6 +186,30 @@ def test_keda_mode_uses_scaled_objects_on_the_same_signal() -> None:
         assert meta["query"].startswith("sum(avg_over_time(crunch_saturation{")
         assert f'namespace="{NAMESPACE}"' in meta["query"]
         assert f'pod=~"{name}-[a-z0-9]+-[a-z0-9]+"' in meta["query"]
+
+
+def test_scale_to_zero_wakes_on_requests_held_in_the_balancer() -> None:
+    items = render(*CONFIGS["scale-to-zero"], "--set", "autoscaling.keda.cooldownPeriod=45")
+    scaled = by_kind(items, "ScaledObject")
+    assert sorted(scaled) == sorted(f"crunch-{s}" for s in SERVICES)
+    for name, so in scaled.items():
+        spec = so["spec"]
+        assert (spec["minReplicaCount"], spec["cooldownPeriod"]) == (0, 45)
+        saturation, sessions = (t["metadata"] for t in spec["triggers"])
+        assert saturation["query"].startswith("sum(avg_over_time(crunch_saturation{")
+        backend = name.removeprefix("crunch-")
+        assert sessions["query"] == (
+            f'sum(haproxy_backend_current_sessions{{namespace="{NAMESPACE}",'
+            f'pod=~"crunch-balancer-[a-z0-9]+-[a-z0-9]+",proxy="{backend}"}})'
+        )
+        assert sessions["activationThreshold"] == "0"
+    # Prometheus finds the balancer's exporter the way it finds the pods' /metrics.
+    balancer = by_kind(items, "Deployment")["crunch-balancer"]["spec"]["template"]
+    assert balancer["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8404",
+        "prometheus.io/path": "/metrics",
+    }
 
 
 def test_off_mode_has_fixed_replicas_and_no_autoscaler() -> None:
@@ -379,6 +409,15 @@ BAD_VALUES = {
     "min above max": (
         ("--set", "serviceDefaults.minReplicas=5", "--set", "serviceDefaults.maxReplicas=3"),
         "minReplicas (5) must not exceed maxReplicas (3)",
+    ),
+    "scale to zero without keda": (
+        ("--set", "balancer.enabled=true", "--set", "serviceDefaults.minReplicas=0"),
+        "services[web]: minReplicas 0 (scale to zero) needs autoscaling.mode keda and "
+        "balancer.enabled",
+    ),
+    "scale to zero without the balancer": (
+        ("--set", "autoscaling.mode=keda", "--set", "serviceDefaults.minReplicas=0"),
+        "needs autoscaling.mode keda and balancer.enabled",
     ),
     "haproxytech limit rounding to zero": (
         (

@@ -108,6 +108,26 @@ def test_keda_overlay_replaces_the_hpas() -> None:
     assert sorted(by_kind(items, "ScaledObject")) == sorted(f"crunch-{s}" for s in SERVICES)
 
 
+def _label_keys(node: object) -> set[str]:
+    """Every label key anywhere in an object (its own, its pod template's, ...)."""
+    if isinstance(node, list):
+        return set().union(*(_label_keys(v) for v in node))
+    if not isinstance(node, dict):
+        return set()
+    keys = set(node["labels"]) if isinstance(node.get("labels"), dict) else set()
+    return keys.union(*(_label_keys(v) for v in node.values()))
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_no_tree_carries_helms_bookkeeping(tree: str) -> None:
+    """The manifests are rendered from the chart, but kubectl, not Helm, manages them;
+    a version label would be wrong as soon as an overlay changes the image."""
+    helm_only = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version"}
+    for d in build(tree):
+        where = f"{tree}: {d['kind']}/{d['metadata']['name']}"
+        assert _label_keys(d) & helm_only == set(), where
+
+
 @pytest.mark.parametrize("tree", TREES)
 def test_no_tree_sets_replicas_next_to_an_autoscaler(tree: str) -> None:
     """`kubectl apply` re-applies every field each time: a replicas count would reset

@@ -94,6 +94,9 @@ Also checks what a JSON schema cannot: unique names and paths, min <= max.
 {{- if gt (int $svc.minReplicas) (int $svc.maxReplicas) }}
 {{- fail (printf "services[%s]: minReplicas (%d) must not exceed maxReplicas (%d)" $svc.name (int $svc.minReplicas) (int $svc.maxReplicas)) }}
 {{- end }}
+{{- if and (eq (int $svc.minReplicas) 0) (not (and (eq $.Values.autoscaling.mode "keda") $.Values.balancer.enabled)) }}
+{{- fail (printf "services[%s]: minReplicas 0 (scale to zero) needs autoscaling.mode keda and balancer.enabled: only KEDA scales a Deployment to zero, and only the balancer holds the first request while a pod starts" $svc.name) }}
+{{- end }}
 {{- $items = append $items $svc }}
 {{- end }}
 {{- toYaml (dict "items" $items) }}
@@ -132,6 +135,13 @@ The PromQL both KEDA and the docs use: the summed saturation of one Deployment's
 pods (pod names are <deployment>-<replicaset hash>-<suffix>), each averaged over
 the window like the prometheus-adapter rule does.
 */}}
+{{/* Requests in the balancer's backend of one service (in flight, queued or held
+while no pod is up), summed over the balancer's pods. Call with (dict "namespace"
+"balancer" "backend"). */}}
+{{- define "crunch.balancerSessionsQuery" -}}
+{{- printf "sum(haproxy_backend_current_sessions{namespace=\"%s\",pod=~\"%s-[a-z0-9]+-[a-z0-9]+\",proxy=\"%s\"})" .namespace .balancer .backend }}
+{{- end }}
+
 {{- define "crunch.saturationQuery" -}}
 {{- printf "sum(avg_over_time(crunch_saturation{namespace=\"%s\",pod=~\"%s-[a-z0-9]+-[a-z0-9]+\"}[%s]))" .namespace .name .window }}
 {{- end }}

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from app.balancer.haproxy import (
+    HOLD_LUA,
+    HOLD_SCRIPT,
     BalancerConfigError,
     BalancerSettings,
     Instance,
@@ -318,12 +320,29 @@ async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.02)
 
 
-def _config(*stubs_ports: int, port: int, **settings: object) -> str:
+def _config(
+    *stubs_ports: int, port: int, hold_script: str | None = None, **settings: object
+) -> str:
     instances = [Instance(f"i{n}", "127.0.0.1", p, 1, ("web",)) for n, p in enumerate(stubs_ports)]
     return render(
         instances,
         BalancerSettings(port=port, check_interval=0.2, **settings),  # type: ignore[arg-type]
+        hold_script=hold_script,
     )
+
+
+async def _wait_down(c: httpx.AsyncClient, stats: int, server: str) -> None:
+    async def down() -> bool:
+        csv = (await c.get(f"http://127.0.0.1:{stats}/;csv")).text
+        return any(
+            line.startswith(f"web,{server},") and ",DOWN," in line for line in csv.splitlines()
+        )
+
+    for _ in range(300):
+        if await down():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"HAProxy never marked {server} down")
 
 
 @pytest.mark.haproxy
@@ -421,19 +440,7 @@ async def test_an_instance_that_is_not_ready_gets_no_requests(
         config = _config(a.port, b.port, port=port, stats_port=stats)
         with running_haproxy(haproxy_bin, config, tmp_path, port):
             async with httpx.AsyncClient(timeout=30) as c:
-
-                async def b_is_down() -> bool:
-                    csv = (await c.get(f"http://127.0.0.1:{stats}/;csv")).text
-                    return any(
-                        line.startswith("web,i1,") and ",DOWN," in line for line in csv.splitlines()
-                    )
-
-                for _ in range(300):
-                    if await b_is_down():
-                        break
-                    await asyncio.sleep(0.05)
-                else:
-                    pytest.fail("HAProxy never marked the unready instance down")
+                await _wait_down(c, stats, "i1")
                 before = len(b.received)
                 for _ in range(5):
                     response = await c.get(f"http://127.0.0.1:{port}/work/spin")
@@ -476,3 +483,68 @@ def test_the_local_cluster_config_has_make_clusters_stats_page(
     assert "bind 127.0.0.1:8404" in capsys.readouterr().out
     assert main(["--stats-port", "0"]) == 0
     assert "listen stats" not in capsys.readouterr().out
+
+
+@pytest.mark.haproxy
+async def test_with_no_instance_up_a_request_is_held_until_one_is_ready(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    """The hold that lets a service scale to zero: no 503 while no instance is up; the
+    request waits (counted in the backend's sessions, which wakes the service) and
+    goes to the first instance that turns ready."""
+    port, stats = free_port(), free_port()
+    script = tmp_path / HOLD_SCRIPT
+    script.write_text(HOLD_LUA)
+    async with stub_instances("i0") as (a,):
+        a.release()
+        a.ready = False
+        config = _config(a.port, port=port, stats_port=stats, hold_script=str(script))
+        with running_haproxy(haproxy_bin, config, tmp_path, port):
+            async with httpx.AsyncClient(timeout=30) as c:
+                await _wait_down(c, stats, "i0")
+                held = asyncio.create_task(c.get(f"http://127.0.0.1:{port}/work/spin"))
+
+                async def sessions() -> float:
+                    text = (await c.get(f"http://127.0.0.1:{stats}/metrics")).text
+                    found = re.search(
+                        r'^haproxy_backend_current_sessions\{proxy="web"\} (\S+)$', text, re.M
+                    )
+                    return float(found.group(1)) if found else -1.0
+
+                for _ in range(100):
+                    if await sessions() == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the held request is not in the backend's current sessions")
+                await asyncio.sleep(0.5)
+                assert not held.done() and a.received == []
+                a.ready = True
+                response = await held
+                assert response.status_code == 200
+                assert response.headers["x-crunch-instance"] == "i0"
+
+
+@pytest.mark.haproxy
+async def test_the_hold_ends_at_the_queue_timeout_with_the_usual_503(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    port, stats = free_port(), free_port()
+    script = tmp_path / HOLD_SCRIPT
+    script.write_text(HOLD_LUA)
+    async with stub_instances("i0") as (a,):
+        a.ready = False
+        config = _config(
+            a.port, port=port, stats_port=stats, hold_script=str(script), queue_timeout=0.6
+        )
+        with running_haproxy(haproxy_bin, config, tmp_path, port):
+            async with httpx.AsyncClient(timeout=30) as c:
+                await _wait_down(c, stats, "i0")
+                t0 = time.monotonic()
+                response = await c.get(f"http://127.0.0.1:{port}/work/spin")
+                waited = time.monotonic() - t0
+                assert response.status_code == 503
+                assert response.json()["error"] == "overloaded"
+                assert response.headers["retry-after"] == "1"
+                assert 0.5 <= waited < 10, waited  # held, then answered; never hung
+                assert a.received == []

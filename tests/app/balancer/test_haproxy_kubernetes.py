@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.balancer.haproxy import (
+    HOLD_LUA,
+    HOLD_SCRIPT,
     BalancerConfigError,
     BalancerSettings,
     Instance,
@@ -106,6 +108,34 @@ def test_passes_haproxy_check(haproxy_bin: str, tmp_path: Path) -> None:
         [haproxy_bin, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.haproxy
+def test_written_to_a_file_it_holds_requests_while_no_pod_is_up(
+    haproxy_bin: str, tmp_path: Path
+) -> None:
+    """What the balancer's init container does: the configuration and, beside it, the
+    Lua hold every backend runs while it has no server (scale from zero)."""
+    path = tmp_path / "haproxy.cfg"
+    args = [f"--kube-service={b.name}={b.path}@{b.fqdn}:{b.port}/{b.workers}/{b.slots}"
+            for b in backends()]  # fmt: skip
+    assert main([*args, "--queue-timeout=20", "--output", str(path)]) == 0
+    text = path.read_text()
+    script = tmp_path / HOLD_SCRIPT
+    assert script.read_text() == HOLD_LUA
+    assert f"    lua-load {script}\n" in text
+    assert text.count("    http-request lua.crunch_hold 20000 if { nbsrv() eq 0 }\n") == 3
+    done = subprocess.run(
+        [haproxy_bin, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_printed_it_has_no_hold(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = f"--kube-service=web=/@{FQDN.format('web')}:8080/1/2"
+    assert main([spec]) == 0
+    out = capsys.readouterr().out
+    assert "lua" not in out
 
 
 def test_kube_service_spec_is_parsed() -> None:

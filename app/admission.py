@@ -1,10 +1,11 @@
 """Admission: the one owner of a pod's lifecycle and of every refusal.
 
 A pod is starting, then ready, then draining (after the first SIGTERM), then closed.
-Every request that would start work asks here first: refusing fast (503 +
-Retry-After) when the pool has no room keeps latency bounded and tells clients and
-balancers when to come back; during a drain every new task is refused so in-flight
-work can finish. Each refusal is counted here, by reason, and nowhere else.
+The HTTP requests in flight are counted here (by the request middleware), so a drain
+knows when it is done. Every request that would start work asks here first: refusing
+fast (503 + Retry-After) when the pool has no room keeps latency bounded and tells
+clients and balancers when to come back; during a drain every new task is refused so
+in-flight work can finish. Each refusal is counted here, by reason, and nowhere else.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Admission:
         self.pool = pool
         self.metrics = metrics
         self.phase = Phase.STARTING
+        # HTTP requests being served (crunch_inflight_requests). The request middleware
+        # adds and subtracts one per request: a plain int, as it costs nothing per request.
+        self.inflight = 0
 
     # -- the lifecycle -------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class Admission:
     def idle(self) -> bool:
         """No request in flight and no task running or queued: a drain is done."""
         pool = self.pool
-        return not (self.metrics.inflight or pool.busy or pool.queued)
+        return not (self.inflight or pool.busy or pool.queued)
 
     async def drained(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for what is in flight to finish."""
@@ -83,7 +87,7 @@ class Admission:
         end = loop.time() + timeout
         while loop.time() < end and not self.idle:
             await asyncio.sleep(0.02)
-        return not (self.metrics.inflight or self.pool.busy)
+        return not (self.inflight or self.pool.busy)
 
     # -- admitting -----------------------------------------------------------------
 

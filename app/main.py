@@ -40,9 +40,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     spawner = Spawner.from_settings(settings)
     metrics = Metrics(task.name for task in registry)
     pool = Pool(settings, registry, observer=metrics)
-    metrics.attach(pool)
-    access_log = AccessLog(settings.log_format) if settings.access_log else None
     admission = Admission(pool, metrics)
+    metrics.attach(admission)
+    access_log = AccessLog(settings.log_format) if settings.access_log else None
     state = AppState(settings, pool, admission, metrics, spawner)
 
     @contextlib.asynccontextmanager
@@ -73,7 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         raise ConfigError(f"CRUNCH_TASK_MODULES: {exc}") from None
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log)],
+        middleware=[
+            Middleware(RequestContextMiddleware, admission=admission, access_log=access_log)
+        ],
         exception_handlers={
             CrunchError: crunch_error,
             HTTPException: http_error,

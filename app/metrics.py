@@ -1,8 +1,8 @@
 """Prometheus metrics, recorded in the server process (one process per pod).
 
 Counters and histograms are updated as things happen, with label children looked up
-once and cached. Gauges that describe the pool (busy workers, queue depth,
-saturation) are read from the pool when Prometheus scrapes, so they cost nothing
+once and cached. Gauges (requests in flight, busy workers, queue depth, saturation)
+are read from admission and its pool when Prometheus scrapes, so they cost nothing
 per task. Labels are bounded: routes are templates, tasks come from the registry,
 reasons from fixed sets.
 """
@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
-    from app.pool import Pool
+    from app.admission import Admission
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -39,18 +39,19 @@ LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 
 class _PoolCollector(Collector):
-    def __init__(self, pool: Callable[[], Pool | None], inflight: Callable[[], int]) -> None:
-        self._pool = pool
-        self._inflight = inflight
+    def __init__(self, admission: Callable[[], Admission | None]) -> None:
+        self._admission = admission
 
     def collect(self) -> Iterator[Metric]:
-        pool = self._pool()
+        admission = self._admission()
+        pool = admission.pool if admission else None
+        inflight = admission.inflight if admission else 0
         size = pool.size if pool else 0
         busy = pool.busy if pool else 0
         queued = pool.queued if pool else 0
         saturation = pool.saturation if pool else 0.0
         yield GaugeMetricFamily(
-            "crunch_inflight_requests", "HTTP requests being served.", value=self._inflight()
+            "crunch_inflight_requests", "HTTP requests being served.", value=inflight
         )
         yield GaugeMetricFamily("crunch_pool_workers", "Worker processes in the pool.", value=size)
         yield GaugeMetricFamily("crunch_pool_busy_workers", "Workers running a task.", value=busy)
@@ -172,9 +173,8 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
-        self.inflight = 0
-        self._pool: Pool | None = None
-        r.register(_PoolCollector(lambda: self._pool, lambda: self.inflight))
+        self._admission: Admission | None = None
+        r.register(_PoolCollector(lambda: self._admission))
         self._queue_series = self.queue_wait.child()
         for name in task_names:
             self.task_duration.child(name)
@@ -183,8 +183,9 @@ class Metrics:
         for reason in ("crash", "timeout", "recycle"):
             self.restarts.labels(reason)
 
-    def attach(self, pool: Pool) -> None:
-        self._pool = pool
+    def attach(self, admission: Admission) -> None:
+        """Read the gauges (in-flight requests, the pool's state) from ``admission``."""
+        self._admission = admission
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         counts = self.requests.values

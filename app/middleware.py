@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, metrics and the access log, in one pass per request."""
+"""Pure ASGI middleware: request ids, the in-flight count, metrics and the access log."""
 
 from __future__ import annotations
 
@@ -13,23 +13,25 @@ from typing import TYPE_CHECKING
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admission import DRAIN_RETRY_AFTER_S
+from app.errors import Draining
+from app.responses import error_response
+
 if TYPE_CHECKING:
+    from app.admission import Admission
     from app.logs import AccessLog
-    from app.metrics import Metrics
 
 _METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_CUT = b'{"error":"draining","detail":"the server stopped before the request finished"}'
+# The answer of a request cut by a forced exit, rendered once: a drain's refusal.
+_CUT = error_response(
+    Draining("the server stopped before the request finished", retry_after=DRAIN_RETRY_AFTER_S)
+)
 _CUT_START: Message = {
     "type": "http.response.start",
-    "status": 503,
-    "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(_CUT)).encode()),
-        (b"retry-after", b"1"),
-        (b"connection", b"close"),
-    ],
+    "status": _CUT.status_code,
+    "headers": [*_CUT.raw_headers, (b"connection", b"close")],
 }
-_CUT_BODY: Message = {"type": "http.response.body", "body": _CUT}
+_CUT_BODY: Message = {"type": "http.response.body", "body": _CUT.body}
 _VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -100,9 +102,10 @@ _PROBES = frozenset({"/healthz", "/readyz"})
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None) -> None:
+    def __init__(self, app: ASGIApp, admission: Admission, access_log: AccessLog | None) -> None:
         self.app = app
-        self.metrics = metrics
+        self.admission = admission  # counts the requests in flight (a drain waits for them)
+        self.metrics = admission.metrics
         self.access_log = access_log
         self.route_label = RouteLabels()
 
@@ -124,8 +127,8 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
-        metrics = self.metrics
-        metrics.inflight += 1
+        admission = self.admission
+        admission.inflight += 1
         try:
             await self.app(scope, receive, send_with_id)
         except asyncio.CancelledError:
@@ -136,11 +139,11 @@ class RequestContextMiddleware:
                     await send_with_id(dict(_CUT_START))
                     await send_with_id(dict(_CUT_BODY))
         finally:
-            metrics.inflight -= 1
+            admission.inflight -= 1
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
             path = scope["path"]
-            metrics.observe_request(self.route_label(scope), method, status, elapsed)
+            self.metrics.observe_request(self.route_label(scope), method, status, elapsed)
             # A probe that passes says nothing new (kubelet and HAProxy ask every second
             # or two); one that fails (starting, draining) is logged like any request.
             if self.access_log is not None and not (status == 200 and path in _PROBES):

@@ -29,7 +29,7 @@ from app import __version__
 from app.config import Settings
 from app.responses import JSONResponse
 from app.state import state_of
-from app.tasks.registry import INT_LIMIT, Param, Task
+from app.tasks.registry import Param, Task
 
 Operation = dict[str, Any]
 PathItems = dict[str, dict[str, Operation]]
@@ -186,22 +186,16 @@ COMPONENTS: dict[str, Any] = {
     },
 }
 
-_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
-
 
 def param_schema(param: Param) -> dict[str, Any]:
     """Exactly what the server accepts for one task parameter."""
-    schema: dict[str, Any] = {"type": _TYPES[param.type]}
-    if param.type is int:
-        # The server refuses integers beyond 18 digits ("out of range").
-        schema["minimum"] = -INT_LIMIT if param.low is None else param.low
-        schema["maximum"] = INT_LIMIT if param.high is None else param.high
-    elif param.type is float:
-        if param.low is not None:
-            schema["minimum"] = param.low
-        if param.high is not None:
-            schema["maximum"] = param.high
-    elif param.type is str:
+    schema: dict[str, Any] = {"type": param.json_type}
+    low, high = param.accepted
+    if low is not None:
+        schema["minimum"] = low
+    if high is not None:
+        schema["maximum"] = high
+    if param.type is str:
         schema["maxLength"] = param.max_length
     if not param.required:
         schema["default"] = param.default

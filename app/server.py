@@ -66,7 +66,7 @@ class DrainingServer(uvicorn.Server):
         state = self.state
         log.warning(
             "stopping now",
-            extra={"signal": signal.Signals(sig).name, "inflight": state.metrics.inflight},
+            extra={"signal": signal.Signals(sig).name, "inflight": state.admission.inflight},
         )
         if self._drain_task is not None:
             self._drain_task.cancel()
@@ -87,11 +87,11 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain(self) -> None:
         state = self.state
-        metrics, pool = state.metrics, state.pool
-        if not await state.admission.drained(state.settings.drain_timeout):
+        admission = state.admission
+        if not await admission.drained(state.settings.drain_timeout):
             log.warning(
                 "drain timeout: stopping with work in flight",
-                extra={"inflight": metrics.inflight, "busy": pool.busy},
+                extra={"inflight": admission.inflight, "busy": admission.pool.busy},
             )
         else:
             log.info("drained")

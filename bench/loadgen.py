@@ -90,6 +90,22 @@ def _record(hist: HdrHistogram, seconds: float) -> None:
     hist.record_value(min(HIGHEST_US, max(LOWEST_US, round(seconds * 1e6))))
 
 
+def digest(hist: HdrHistogram) -> dict[str, Any]:
+    """A histogram as JSON: its count, percentiles and mean in ms, and itself, encoded."""
+    if hist.get_total_count() == 0:
+        return {"count": 0}
+    return {
+        "count": hist.get_total_count(),
+        "p50": hist.get_value_at_percentile(50) / 1000.0,
+        "p90": hist.get_value_at_percentile(90) / 1000.0,
+        "p99": hist.get_value_at_percentile(99) / 1000.0,
+        "p999": hist.get_value_at_percentile(99.9) / 1000.0,
+        "max": hist.get_max_value() / 1000.0,
+        "mean": hist.get_mean_value() / 1000.0,
+        "hdr": encode(hist),
+    }
+
+
 # --------------------------------------------------------------------------- target
 
 
@@ -393,21 +409,6 @@ class Result:
 
     def summary(self, warmup: float = 0.0) -> dict[str, Any]:
         """A JSON-ready digest: counts, percentiles (ms), rates, encoded histograms."""
-
-        def digest(hist: HdrHistogram) -> dict[str, Any]:
-            if hist.get_total_count() == 0:
-                return {"count": 0}
-            return {
-                "count": hist.get_total_count(),
-                "p50": hist.get_value_at_percentile(50) / 1000.0,
-                "p90": hist.get_value_at_percentile(90) / 1000.0,
-                "p99": hist.get_value_at_percentile(99) / 1000.0,
-                "p999": hist.get_value_at_percentile(99.9) / 1000.0,
-                "max": hist.get_max_value() / 1000.0,
-                "mean": hist.get_mean_value() / 1000.0,
-                "hdr": encode(hist),
-            }
-
         return {
             "url": self.url,
             "method": self.method,

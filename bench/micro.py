@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.loadgen import _record, encode, new_histogram
+from bench.loadgen import _record, digest, new_histogram
 
 DISPATCHERS = ("ppe", "anyio", "crunch")
 
@@ -40,16 +40,7 @@ async def _measure(call: Callable[[], Awaitable[Any]], calls: int, warmup: int) 
         await call()
         _record(hist, clock() - t)
     elapsed = clock() - start
-    return {
-        "calls": calls,
-        "elapsed": elapsed,
-        "p50": hist.get_value_at_percentile(50) / 1000.0,
-        "p90": hist.get_value_at_percentile(90) / 1000.0,
-        "p99": hist.get_value_at_percentile(99) / 1000.0,
-        "max": hist.get_max_value() / 1000.0,
-        "mean": hist.get_mean_value() / 1000.0,
-        "hdr": encode(hist),
-    }
+    return {"calls": calls, "elapsed": elapsed, **digest(hist)}
 
 
 async def run(

@@ -476,20 +476,6 @@ async def s6_http(launch: Launcher, config: Config) -> dict[str, Any]:
 # --------------------------------------------------------------------------- S9
 
 
-def s9_photo(width: int, height: int) -> bytes:
-    """A photo-like JPEG (gradient + noise: JPEG cannot shrink it to nothing)."""
-    import io
-
-    from PIL import Image
-
-    gradient = Image.linear_gradient("L").resize((width, height))
-    noise = Image.effect_noise((width, height), 40)
-    image = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.ROTATE_90)))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 def _time_thumbnail(photo: bytes, size: int, repeat: int) -> float:
     # The example is a project of its own (make example-deps installs it), not a
     # package of this repository: import it by name.
@@ -524,7 +510,9 @@ async def s9_example(config: Config, log_dir: Path) -> dict[str, Any]:
     machine it shows how much of a shortfall is CPU the workers did not get
     (``pace_ratio`` = goodput / (workers / that run time): crunch's own overhead).
     """
-    photo = s9_photo(*config.s9_pixels)
+    from tools.photo import photo as make_photo  # Pillow: only with the example's deps
+
+    photo = make_photo(*config.s9_pixels, quality=90)
     inline = [_time_thumbnail(photo, config.s9_size, 7)]
     capacity = config.workers / inline[0]
     env = {"CRUNCH_TASK_MODULES": "thumbnails.tasks", "CRUNCH_MAX_BODY": str(8 << 20)}

@@ -15,6 +15,7 @@ PYTHONPATH=. python scripts/image_test.py crunch:0.1.0
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from tools.metrics import sample
@@ -34,6 +36,12 @@ DRAIN_TIMEOUT = 10  # CRUNCH_DRAIN_TIMEOUT given to the container
 GRACE = DRAIN_TIMEOUT + 5  # what `docker stop -t` / terminationGracePeriodSeconds allows
 MAX_IMAGE_MB = int(os.environ.get("IMAGE_MAX_MB", "150"))
 IMAGE_PATH = "/opt/crunch/bin:/usr/local/bin:/usr/bin:/bin"
+# How Kubernetes runs the image (the chart's securityContext): read-only root, a tmpfs
+# /tmp, no capabilities, no privilege escalation, a numeric non-root user.
+RESTRICTED = (
+    "--read-only", "--tmpfs", "/tmp:rw,size=64m",  # noqa: S108 (the container's /tmp)
+    "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "10001:10001",
+)  # fmt: skip
 # Mounted into the container and allowlisted for /spawn: exits at once, leaving a
 # child that lives on for 2 s, then exits too: an orphan PID 1 must reap. (Python's
 # Popen closes every inherited descriptor, so the orphan holds no output pipe open.)
@@ -67,18 +75,29 @@ def docker(*args: str, check: bool = True) -> str:
 
 
 def http(
-    base: str, method: str, path: str, body: Any = None, timeout: float = 10
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 10,
+    content_type: str = "application/json",
 ) -> tuple[int, dict[str, str], bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    # Only ever http://127.0.0.1:<published port> (built in main()).
+    """Status, headers (names in lower case) and body. A ``bytes`` body is sent as it
+    is, with ``content_type``; anything else as JSON."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    # Only ever http://127.0.0.1:<published port> (see container()).
     req = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310
     if data is not None:
-        req.add_header("Content-Type", "application/json")
+        req.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, _lower(resp.headers.items()), resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, _lower(err.headers.items()), err.read()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers}
 
 
 class Checks:
@@ -89,6 +108,45 @@ class Checks:
         print(("  ok    " if ok else "  FAIL  ") + what)
         if not ok:
             self.failed.append(what)
+
+    def verdict(self, name: str) -> int:
+        """Print the outcome; the exit status."""
+        print(f"{name}: {len(self.failed)} failed" if self.failed else f"{name}: all checks passed")
+        return 1 if self.failed else 0
+
+
+@contextlib.contextmanager
+def container(checks: Checks, *run_args: str) -> Iterator[tuple[str, str]]:
+    """``docker run --detach`` with ``run_args``: its id and the base URL of its port
+    8080, published on 127.0.0.1 only. Removed at the end (its log shown if a check failed)."""
+    cid = docker("run", "--detach", "--publish", "127.0.0.1::8080", *run_args)
+    try:
+        port = docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
+        yield cid, f"http://127.0.0.1:{port}"
+    finally:
+        if checks.failed:
+            print(docker("logs", "--tail", "40", cid, check=False))
+        docker("rm", "--force", cid, check=False)
+
+
+def ready(checks: Checks, cid: str, base: str) -> bool:
+    """/readyz answers 200 within 60 s; a container that exits ends the wait at once."""
+
+    def exited() -> int | None:
+        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", cid)
+        running, code = state.split()
+        return None if running == "true" else int(code)
+
+    try:
+        wait_ready(f"{base}/readyz", exited=exited, timeout=60, name="the container", interval=0.3)
+        ok = True
+    except NotReady as exc:
+        print(f"  {exc}")
+        ok = False
+    checks.expect(ok, "/readyz 200 within 60 s")
+    if not ok:
+        print(docker("logs", cid, check=False))
+    return ok
 
 
 def main(image: str) -> int:
@@ -108,138 +166,110 @@ def main(image: str) -> int:
         out.write(ORPHAN_SCRIPT)
     os.chmod(scripts, 0o755)  # noqa: S103 (read by the container's non-root user)
     os.chmod(orphan, 0o755)  # noqa: S103
-    cid = docker(
-        "run", "--detach", "--read-only", "--tmpfs", "/tmp:rw,size=64m",  # noqa: S108 (the container's /tmp)
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--user", "10001:10001", "--publish", "127.0.0.1::8080",
-        "--volume", f"{scripts}:/opt/test-programs:ro",
-        "--env", f"PATH=/opt/test-programs:{IMAGE_PATH}", "--env", "CRUNCH_SPAWN_ALLOW=ls,orphan",
-        "--env", "CRUNCH_WORKERS=2", "--env", f"CRUNCH_DRAIN_TIMEOUT={DRAIN_TIMEOUT}",
-        "--env", "CRUNCH_LOG_FORMAT=text",
-        image,
-    )  # fmt: skip
     try:
-        port = docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
-        base = f"http://127.0.0.1:{port}"
-
-        def exited() -> int | None:
-            state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", cid)
-            running, code = state.split()
-            return None if running == "true" else int(code)
-
-        try:
-            wait_ready(
-                f"{base}/readyz", exited=exited, timeout=60, name="the container", interval=0.3
-            )
-            ready = True
-        except NotReady as exc:
-            print(f"  {exc}")
-            ready = False
-        checks.expect(ready, "/readyz 200 within 60 s")
-        if not ready:
-            print(docker("logs", cid, check=False))
-            return 1
-
-        pid = docker("inspect", "-f", "{{.State.Pid}}", cid)
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = [a.decode() for a in f.read().split(b"\0") if a]
-        checks.expect(
-            os.path.basename(argv[0]) == "tini" and argv[2:3] == ["/opt/crunch/bin/crunch"],
-            f"PID 1 is tini, the server its child, no shell: {' '.join(argv)}",
-        )
-
-        # A spawned program that leaves a child behind: once that orphan exits, PID 1
-        # must reap it, or it stays a zombie for the container's life.
-        status, _, body = http(base, "POST", "/spawn/orphan")
-        checks.expect(status == 200 and b"left" in body, "POST /spawn/orphan leaves a child")
-        seen = []
-        for _ in range(40):
-            seen.append(docker("exec", cid, "/opt/crunch/bin/python", "-c", COUNT_ZOMBIES))
-            if seen[-1] == "0 0" and "0 1" in seen:
-                break
-            time.sleep(0.2)
-        checks.expect(
-            "0 1" in seen and seen[-1] == "0 0",
-            f"PID 1 adopts the orphan and reaps it (zombies, adopted: {seen[0]} .. {seen[-1]})",
-        )
-
-        status, _, body = http(base, "GET", "/")
-        checks.expect(status == 200 and b"<" in body, "GET / serves the HTML index")
-        status, _, body = http(base, "GET", "/tasks")
-        checks.expect(status == 200 and b"spin" in body, "GET /tasks lists spin")
-        status, headers, body = http(base, "GET", "/work/spin?n=300")
-        checks.expect(
-            status == 200
-            and json.loads(body).get("result") == 90000
-            and "x-worker" in {k.lower() for k in headers},
-            "GET /work/spin?n=300 -> 90000 from a worker",
-        )
-        status, _, body = http(base, "POST", "/batch", [{"task": "noop", "params": {}}] * 3)
-        checks.expect(
-            status == 200 and len(json.loads(body)) == 3, "POST /batch answers every item"
-        )
-        for route in ("/hello", "/world"):
-            status, _, body = http(base, "GET", route)
-            checks.expect(status == 200 and route[1:].encode() in body, f"GET {route}")
-        status, _, body = http(base, "POST", "/spawn/ls", {"args": ["/opt"]})
-        checks.expect(status == 200 and b"crunch" in body, "POST /spawn/ls runs without a shell")
-        status, _, body = http(base, "GET", "/openapi.json")
-        checks.expect(status == 200 and b'"paths"' in body, "GET /openapi.json")
-        checks.expect(http(base, "GET", "/healthz")[0] == 200, "GET /healthz")
-        status, _, body = http(base, "GET", "/metrics")
-        text = body.decode()
-        checks.expect(
-            status == 200
-            and sample(text, "crunch_saturation") is not None
-            and sample(text, "crunch_pool_workers") == 2,
-            "GET /metrics has crunch_saturation and 2 workers",
-        )
-        checks.expect(http(base, "GET", "/nope")[0] == 404, "unknown route -> 404")
-
-        # Drain: a request in flight when SIGTERM arrives must still get its answer.
-        inflight: dict[str, Any] = {}
-
-        def slow_request() -> None:
-            try:
-                inflight["status"] = http(base, "GET", "/work/spin?n=6000", timeout=GRACE)[0]
-            except OSError as exc:
-                inflight["error"] = repr(exc)
-
-        worker = threading.Thread(target=slow_request)
-        worker.start()
-        time.sleep(0.5)
-        t0 = time.monotonic()
-        docker("kill", "--signal", "TERM", cid)
-        readyz_503 = False
-        for _ in range(20):
-            try:
-                if http(base, "GET", "/readyz", timeout=1)[0] == 503:
-                    readyz_503 = True
-                    break
-            except OSError:
-                break
-            time.sleep(0.1)
-        worker.join(GRACE + 5)
-        exit_code = docker("wait", cid)  # bounded: the drain timeout ends the process
-        took = time.monotonic() - t0
-        checks.expect(readyz_503, "/readyz -> 503 while draining")
-        checks.expect(
-            inflight.get("status") == 200, f"in-flight request answered during drain {inflight}"
-        )
-        checks.expect(exit_code == "0", f"exit code after SIGTERM is 0 (got {exit_code})")
-        checks.expect(took < GRACE, f"exited {took:.1f} s after SIGTERM (grace {GRACE} s)")
+        with container(
+            checks,
+            *RESTRICTED,
+            "--volume", f"{scripts}:/opt/test-programs:ro",
+            "--env", f"PATH=/opt/test-programs:{IMAGE_PATH}",
+            "--env", "CRUNCH_SPAWN_ALLOW=ls,orphan",
+            "--env", "CRUNCH_WORKERS=2", "--env", f"CRUNCH_DRAIN_TIMEOUT={DRAIN_TIMEOUT}",
+            "--env", "CRUNCH_LOG_FORMAT=text",
+            image,
+        ) as (cid, base):  # fmt: skip
+            if ready(checks, cid, base):
+                in_container(checks, cid, base)
     finally:
-        if checks.failed:
-            print(docker("logs", "--tail", "40", cid, check=False))
-        docker("rm", "--force", cid, check=False)
         shutil.rmtree(scripts, ignore_errors=True)
+    return checks.verdict("image-test")
 
-    print(
-        f"image-test: {len(checks.failed)} failed"
-        if checks.failed
-        else "image-test: all checks passed"
+
+def in_container(checks: Checks, cid: str, base: str) -> None:
+    """The checks against the running container."""
+    pid = docker("inspect", "-f", "{{.State.Pid}}", cid)
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\0") if a]
+    checks.expect(
+        os.path.basename(argv[0]) == "tini" and argv[2:3] == ["/opt/crunch/bin/crunch"],
+        f"PID 1 is tini, the server its child, no shell: {' '.join(argv)}",
     )
-    return 1 if checks.failed else 0
+
+    # A spawned program that leaves a child behind: once that orphan exits, PID 1
+    # must reap it, or it stays a zombie for the container's life.
+    status, _, body = http(base, "POST", "/spawn/orphan")
+    checks.expect(status == 200 and b"left" in body, "POST /spawn/orphan leaves a child")
+    seen = []
+    for _ in range(40):
+        seen.append(docker("exec", cid, "/opt/crunch/bin/python", "-c", COUNT_ZOMBIES))
+        if seen[-1] == "0 0" and "0 1" in seen:
+            break
+        time.sleep(0.2)
+    checks.expect(
+        "0 1" in seen and seen[-1] == "0 0",
+        f"PID 1 adopts the orphan and reaps it (zombies, adopted: {seen[0]} .. {seen[-1]})",
+    )
+
+    status, _, body = http(base, "GET", "/")
+    checks.expect(status == 200 and b"<" in body, "GET / serves the HTML index")
+    status, _, body = http(base, "GET", "/tasks")
+    checks.expect(status == 200 and b"spin" in body, "GET /tasks lists spin")
+    status, headers, body = http(base, "GET", "/work/spin?n=300")
+    checks.expect(
+        status == 200 and json.loads(body).get("result") == 90000 and "x-worker" in headers,
+        "GET /work/spin?n=300 -> 90000 from a worker",
+    )
+    status, _, body = http(base, "POST", "/batch", [{"task": "noop", "params": {}}] * 3)
+    checks.expect(status == 200 and len(json.loads(body)) == 3, "POST /batch answers every item")
+    for route in ("/hello", "/world"):
+        status, _, body = http(base, "GET", route)
+        checks.expect(status == 200 and route[1:].encode() in body, f"GET {route}")
+    status, _, body = http(base, "POST", "/spawn/ls", {"args": ["/opt"]})
+    checks.expect(status == 200 and b"crunch" in body, "POST /spawn/ls runs without a shell")
+    status, _, body = http(base, "GET", "/openapi.json")
+    checks.expect(status == 200 and b'"paths"' in body, "GET /openapi.json")
+    checks.expect(http(base, "GET", "/healthz")[0] == 200, "GET /healthz")
+    status, _, body = http(base, "GET", "/metrics")
+    text = body.decode()
+    checks.expect(
+        status == 200
+        and sample(text, "crunch_saturation") is not None
+        and sample(text, "crunch_pool_workers") == 2,
+        "GET /metrics has crunch_saturation and 2 workers",
+    )
+    checks.expect(http(base, "GET", "/nope")[0] == 404, "unknown route -> 404")
+
+    # Drain: a request in flight when SIGTERM arrives must still get its answer.
+    inflight: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        try:
+            inflight["status"] = http(base, "GET", "/work/spin?n=6000", timeout=GRACE)[0]
+        except OSError as exc:
+            inflight["error"] = repr(exc)
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    docker("kill", "--signal", "TERM", cid)
+    readyz_503 = False
+    for _ in range(20):
+        try:
+            if http(base, "GET", "/readyz", timeout=1)[0] == 503:
+                readyz_503 = True
+                break
+        except OSError:
+            break
+        time.sleep(0.1)
+    worker.join(GRACE + 5)
+    exit_code = docker("wait", cid)  # bounded: the drain timeout ends the process
+    took = time.monotonic() - t0
+    checks.expect(readyz_503, "/readyz -> 503 while draining")
+    checks.expect(
+        inflight.get("status") == 200, f"in-flight request answered during drain {inflight}"
+    )
+    checks.expect(exit_code == "0", f"exit code after SIGTERM is 0 (got {exit_code})")
+    checks.expect(took < GRACE, f"exited {took:.1f} s after SIGTERM (grace {GRACE} s)")
 
 
 if __name__ == "__main__":

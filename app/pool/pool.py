@@ -7,10 +7,9 @@ caller's future (the seed's resolver map). A watchdog enforces deadlines: a task
 still queued at its deadline gets 503, one still running gets 504 and its worker is
 killed and replaced. A worker that dies fails only the task it was running.
 
-One exception to "only idle workers": a worker running a tiny task (cost class 0,
-estimated under 5 ms) may be sent the next tiny task ahead of time, so it does not sit
-idle for a round trip through the event loop between two tasks of a few microseconds.
-Nothing else is ever sent ahead, so no task can wait behind a bigger one this way.
+One exception to "only idle workers": a worker running a tiny task may be sent the next
+tiny task ahead of time. The worker (``supervisor.WorkerProcess.send_ahead``) keeps
+that rule; the pool asks it and counts such tasks as queued until they start.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from app.errors import (
     UnknownTask,
     WorkerCrashed,
 )
-from app.pool.protocol import ERROR, FATAL, READY, REJECTED, encode_parts, out_of_band
+from app.pool.protocol import ERROR, FATAL, READY, REJECTED
 from app.pool.queue import CostQueue, cost_class
 from app.pool.supervisor import State, WorkerProcess
 from app.tasks.registry import COST_CLASSES, Registry, Task
@@ -253,7 +252,7 @@ class Pool:
         worker.state = State.BUSY
         self._pending[job.id] = job
         try:
-            worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
+            worker.send_job(job)
         except OSError:
             # The worker died and we have not read its end of file yet: try the next one.
             self._pending.pop(job.id, None)
@@ -265,27 +264,15 @@ class Pool:
             if self._idle:
                 self._next(self._idle.pop())
             return
-        if job.cost_class == 0 and self._queue:
-            self._prefetch(worker)
+        if self._queue:
+            self._send_ahead(worker)
 
-    def _prefetch(self, worker: WorkerProcess) -> None:
-        """Send a tiny task ahead to a worker that is running a tiny task."""
-        limit = self.settings.max_tasks_per_worker
-        if worker.next_job is not None or (limit and worker.tasks_done + 1 >= limit):
-            return
-        while (job := self._queue.pop_if_class(0)) is not None:
-            if job.future.done():
-                continue
-            try:
-                worker.send(encode_parts((job.id, job.name, out_of_band(job.params))))
-            except OSError:
-                self._queue.push_front(job)  # the worker is dying; _on_exit replaces it
-                return
-            job.worker = worker
-            worker.next_job = job
+    def _send_ahead(self, worker: WorkerProcess) -> None:
+        """Send a queued tiny task ahead, if the worker may take one (it decides)."""
+        job = worker.send_ahead(self._queue, self.settings.max_tasks_per_worker)
+        if job is not None:
             self._pending[job.id] = job
             self._prefetched += 1
-            return
 
     def _next(self, worker: WorkerProcess) -> None:
         """Give an idle worker the next queued task, or park it."""
@@ -315,19 +302,13 @@ class Pool:
                 self._on_ready(worker)
                 continue
             job = self._pending.pop(task_id, None)
-            worker.tasks_done += 1
-            ahead = worker.next_job
-            if ahead is not None and ahead.id != task_id:
-                # The task sent ahead starts now: the worker reads it next.
-                worker.next_job = None
+            started = worker.answered(task_id)
+            if started is not None:  # the task sent ahead starts now
+                started.started_at = loop.time()
                 self._prefetched -= 1
-                worker.job = ahead
-                ahead.started_at = loop.time()
-            else:
-                worker.job = None
             if job is None:  # its deadline passed already; the answer has no taker
-                if worker.state is State.RETIRING:
-                    self._unstart(worker)
+                if worker.state is State.RETIRING and worker.unstart():
+                    self._prefetched += 1
                 continue
             run_s = run_ns / 1e9
             queue_s = job.started_at - job.enqueued_at
@@ -335,7 +316,8 @@ class Pool:
             if kind == FATAL:
                 _fail(job, WorkerCrashed(f"task {job.name!r} broke its worker: {value}"))
                 worker.state = State.RETIRING
-                self._unstart(worker)
+                if worker.unstart():
+                    self._prefetched += 1
                 continue
             if kind == ERROR:
                 _fail(job, TaskFailed(f"task {job.name!r} failed: {value}"))
@@ -354,14 +336,7 @@ class Pool:
                 if worker.job is None:
                     self._next(worker)
                 elif self._queue:
-                    self._prefetch(worker)
-
-    def _unstart(self, worker: WorkerProcess) -> None:
-        """A dying worker will not run the task it was sent ahead: put it back in line."""
-        promoted = worker.job
-        if promoted is not None and worker.next_job is None:
-            worker.job, worker.next_job = None, promoted
-            self._prefetched += 1
+                    self._send_ahead(worker)
 
     def _on_ready(self, worker: WorkerProcess) -> None:
         if worker.state is not State.STARTING:
@@ -396,13 +371,11 @@ class Pool:
             self._pending.pop(job.id, None)
             _fail(job, WorkerCrashed(f"the worker running task {job.name!r} died"))
         worker.job = None
-        ahead = worker.next_job
+        ahead = worker.take_back()
         if ahead is not None:
             # Sent ahead but never started (results arrive in order): it keeps its place.
-            worker.next_job = None
             self._pending.pop(ahead.id, None)
             self._prefetched -= 1
-            ahead.worker = None
             if not ahead.future.done():
                 self._queue.push_front(ahead)
                 if self._idle:
@@ -459,7 +432,7 @@ class Pool:
             expired = [
                 j
                 for j in self._pending.values()
-                if j.deadline <= now and (j.worker is None or j.worker.next_job is not j)
+                if j.deadline <= now and (j.worker is None or not j.worker.is_ahead(j))
             ]
             for job in expired:
                 self._pending.pop(job.id, None)

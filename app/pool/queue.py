@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 CLASS_BOUNDS = (0.005, 0.05, 0.5)
 CLASSES = len(CLASS_BOUNDS) + 1
 UNKNOWN_CLASS = 1
+TINY = 0  # estimated under 5 ms: the only class ever sent ahead to a busy worker
 
 
 def cost_class(estimate: float | None) -> int:

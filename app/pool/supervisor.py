@@ -1,4 +1,13 @@
-"""One worker process as the server sees it: its pipes, its state, how to start and stop it."""
+"""One worker process as the server sees it: its pipes, its state, how to start and stop it.
+
+It also keeps the one exception to "a task goes only to an idle worker": a worker running
+a tiny task (cost class 0, estimated under 5 ms) may be sent the next tiny task ahead of
+time, so it does not sit idle for a round trip through the event loop between two tasks
+of a few microseconds. Nothing else is ever sent ahead, so no task can wait behind a
+bigger one this way. The worker answers in order, so the task sent ahead starts when the
+one before it answers. The pool asks ``send_ahead`` whether (and what) to send, and tells
+the worker what happened (``answered``, ``unstart``, ``take_back``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +17,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from app.pool.protocol import FrameReader, widen, write_all
+from app.pool.protocol import FrameReader, encode_parts, out_of_band, widen, write_all
+from app.pool.queue import TINY
 
 if TYPE_CHECKING:
     from app.pool.pool import Job
+    from app.pool.queue import CostQueue
 
 # The directory holding crunch's own ``app`` package (site-packages once installed).
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -94,7 +105,7 @@ class WorkerProcess:
         self.reader = FrameReader()
         self.state = State.STARTING
         self.job: Job | None = None
-        self.next_job: Job | None = None  # a tiny task sent ahead (see Pool._prefetch)
+        self.next_job: Job | None = None  # a tiny task sent ahead (see send_ahead)
         self.tasks_done = 0
         self.exit_reason = "crash"
 
@@ -102,8 +113,70 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send(self, frame: bytes | Sequence[bytes | memoryview]) -> None:
-        write_all(self.to_fd, frame)
+    def send_job(self, job: Job) -> None:
+        """Write ``job``'s task frame (OSError: the worker is gone)."""
+        write_all(self.to_fd, encode_parts((job.id, job.name, out_of_band(job.params))))
+
+    # -- tiny tasks sent ahead ---------------------------------------------------------
+
+    def send_ahead(self, queue: CostQueue[Job], max_tasks: int) -> Job | None:
+        """Send the next tiny task of ``queue`` ahead if this worker may take one now.
+
+        It may while it runs a tiny task, has none ahead yet, and will not be recycled
+        after the task it runs (``max_tasks``; 0: never recycled). Returns the task sent.
+        """
+        running = self.job
+        if (
+            running is None
+            or running.cost_class != TINY
+            or self.next_job is not None
+            or (max_tasks and self.tasks_done + 1 >= max_tasks)
+        ):
+            return None
+        while (job := queue.pop_if_class(TINY)) is not None:
+            if job.future.done():
+                continue
+            try:
+                self.send_job(job)
+            except OSError:
+                queue.push_front(job)  # the worker is dying; the pool replaces it
+                return None
+            job.worker = self
+            self.next_job = job
+            return job
+        return None
+
+    def answered(self, task_id: int) -> Job | None:
+        """The worker answered ``task_id``: the task sent ahead, if any, starts now."""
+        self.tasks_done += 1
+        ahead = self.next_job
+        if ahead is not None and ahead.id != task_id:
+            self.next_job = None
+            self.job = ahead
+            return ahead
+        self.job = None
+        return None
+
+    def unstart(self) -> bool:
+        """The worker is dying and will not run the task just started from ahead: it is
+        ahead again (True), so ``take_back`` puts it back in line."""
+        promoted = self.job
+        if promoted is not None and self.next_job is None:
+            self.job, self.next_job = None, promoted
+            return True
+        return False
+
+    def take_back(self) -> Job | None:
+        """The worker is gone: the task sent ahead, which it never started, if any."""
+        ahead = self.next_job
+        if ahead is not None:
+            self.next_job = None
+            ahead.worker = None
+        return ahead
+
+    def is_ahead(self, job: Job) -> bool:
+        """``job`` was sent ahead and has not started (its deadline waits until it does)."""
+        return self.next_job is job
 
     def retire(self) -> None:
         """Ask the worker to exit once idle: closing its input pipe is the signal."""

@@ -64,6 +64,21 @@ class Param:
     def high(self) -> float | None:
         return _fixed(self.maximum, self.name)
 
+    @property
+    def json_type(self) -> str:
+        return _TYPES[self.type]
+
+    @property
+    def accepted(self) -> tuple[float | None, float | None]:
+        """The range the server accepts for a number: the declared bounds, and an
+        integer never beyond 18 digits. (None, None) for a string or a boolean."""
+        if self.type is int:
+            low, high = self.low, self.high
+            return (-INT_LIMIT if low is None else low, INT_LIMIT if high is None else high)
+        if self.type is float:
+            return self.low, self.high
+        return None, None
+
     def bind(self, settings: Settings) -> Param:
         """This parameter with its bounds resolved against ``settings``."""
         return replace(
@@ -71,7 +86,7 @@ class Param:
         )
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": _TYPES[self.type]}
+        out: dict[str, Any] = {"name": self.name, "type": self.json_type}
         out["required"] = self.required
         if not self.required:
             out["default"] = self.default
@@ -88,10 +103,7 @@ class Param:
     def parse(self, raw: Any, *, from_text: bool) -> Any:
         value = _coerce_text(self, raw) if from_text else _check_type(self, raw)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            low, high = self.low, self.high
-            if self.type is int:
-                low = -INT_LIMIT if low is None else low
-                high = INT_LIMIT if high is None else high
+            low, high = self.accepted
             if (low is not None and value < low) or (high is not None and value > high):
                 raise InvalidParams(
                     f"{self.name} is out of range: {_bounds(low, high)}, got {value}"

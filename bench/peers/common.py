@@ -55,11 +55,18 @@ async def params_of(request: Request) -> dict[str, Any]:
     return params
 
 
-async def batch_items(request: Request) -> list[tuple[str, dict[str, Any]]]:
-    data = json.loads(await request.body())
-    if not isinstance(data, list):
-        raise BadRequest("the body must be a JSON list")
-    return [(str(item["task"]), dict(item.get("params") or {})) for item in data]
+async def batch_calls(request: Request) -> list[tuple[str, Callable[..., Any], dict[str, int]]]:
+    """Each item of a ``/batch`` body: (task, work function, validated arguments)."""
+    try:
+        data = json.loads(await request.body())
+        if not isinstance(data, list):
+            raise BadRequest("the body must be a JSON list")
+        items = [(str(item["task"]), dict(item.get("params") or {})) for item in data]
+    except BadRequest:
+        raise
+    except (KeyError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+    return [(task, *call(task, params)) for task, params in items]
 
 
 def run_timed(fn: Callable[..., Any], kwargs: Mapping[str, int]) -> tuple[Any, int, float]:

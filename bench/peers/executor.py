@@ -24,7 +24,7 @@ from bench.peers.common import (
     BadRequest,
     answer,
     bad_request,
-    batch_items,
+    batch_calls,
     call,
     params_of,
     run_timed,
@@ -53,8 +53,8 @@ async def work(request: Request) -> JSONResponse:
 
 async def batch(request: Request) -> JSONResponse:
     try:
-        calls = [(task, *call(task, params)) for task, params in await batch_items(request)]
-    except (BadRequest, KeyError, ValueError) as exc:
+        calls = await batch_calls(request)
+    except BadRequest as exc:
         return bad_request(exc)
     done = await asyncio.gather(*(_run(task, fn, kw) for task, fn, kw in calls))
     return JSONResponse([{"status": 200, **item} for item in done])

@@ -19,7 +19,7 @@ from bench.peers.common import (
     BadRequest,
     answer,
     bad_request,
-    batch_items,
+    batch_calls,
     call,
     run_timed,
 )
@@ -38,8 +38,8 @@ def work(request: Request) -> JSONResponse:
 
 async def batch(request: Request) -> JSONResponse:
     try:
-        calls = [(task, *call(task, params)) for task, params in await batch_items(request)]
-    except (BadRequest, KeyError, ValueError) as exc:
+        calls = await batch_calls(request)
+    except BadRequest as exc:
         return bad_request(exc)
     done = await asyncio.gather(*(run_in_threadpool(run_timed, fn, kw) for _, fn, kw in calls))
     return JSONResponse(

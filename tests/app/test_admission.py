@@ -118,3 +118,12 @@ def test_ready_only_between_open_and_drain() -> None:
 def test_room_is_idle_workers_plus_free_queue_places() -> None:
     adm, _ = admission(FakePool(size=4, busy=1, queue_limit=5, queued=2))
     assert adm.room() == 3 + 3
+
+
+async def test_drain_is_done_only_when_no_request_is_in_flight() -> None:
+    adm, _ = admission(FakePool())
+    adm.begin_drain()
+    adm.inflight = 1
+    assert not await adm.drained(timeout=0.05)
+    adm.inflight = 0
+    assert await adm.drained(timeout=0.05)

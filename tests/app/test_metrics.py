@@ -1,4 +1,4 @@
-"""Metrics: the names the contract fixes, bounded labels, gauges read from the pool."""
+"""Metrics: the names the contract fixes, bounded labels, gauges read from admission."""
 
 from __future__ import annotations
 
@@ -8,25 +8,12 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.admission import Admission
 from app.metrics import Metrics
+from tests.support import contract
 
 if TYPE_CHECKING:
     from app.pool import Pool
-
-SPEC_NAMES = (
-    "crunch_requests_total",
-    "crunch_request_duration_seconds",
-    "crunch_inflight_requests",
-    "crunch_pool_workers",
-    "crunch_pool_busy_workers",
-    "crunch_queue_depth",
-    "crunch_queue_wait_seconds",
-    "crunch_task_duration_seconds",
-    "crunch_rejected_total",
-    "crunch_worker_restarts_total",
-    "crunch_event_loop_lag_seconds",
-    "crunch_saturation",
-)
 
 
 @dataclass
@@ -53,7 +40,7 @@ def types(metrics: Metrics) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", contract.METRICS)
 def test_render_exposes_every_contract_metric(name: str) -> None:
     assert f"# TYPE {name} " in Metrics().render().decode()
 
@@ -139,7 +126,7 @@ def test_without_a_pool_the_pool_gauges_are_zero() -> None:
 
 def test_pool_gauges_are_read_from_the_attached_pool() -> None:
     metrics = Metrics()
-    metrics.attach(cast("Pool", FakePool(size=4, busy=3, queued=5)))
+    metrics.attach(Admission(cast("Pool", FakePool(size=4, busy=3, queued=5)), metrics))
     assert (
         value(metrics, "crunch_pool_workers"),
         value(metrics, "crunch_pool_busy_workers"),
@@ -149,13 +136,15 @@ def test_pool_gauges_are_read_from_the_attached_pool() -> None:
 
 def test_saturation_is_busy_plus_queued_over_workers() -> None:
     metrics = Metrics()
-    metrics.attach(cast("Pool", FakePool(size=4, busy=4, queued=2)))
+    metrics.attach(Admission(cast("Pool", FakePool(size=4, busy=4, queued=2)), metrics))
     assert value(metrics, "crunch_saturation") == 1.5
 
 
-def test_inflight_gauge_reads_the_inflight_count() -> None:
+def test_inflight_gauge_reads_the_count_admission_keeps() -> None:
     metrics = Metrics()
-    metrics.inflight = 3
+    admission = Admission(cast("Pool", FakePool(size=1, busy=0, queued=0)), metrics)
+    metrics.attach(admission)
+    admission.inflight = 3
     assert value(metrics, "crunch_inflight_requests") == 3
 
 

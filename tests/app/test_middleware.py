@@ -16,9 +16,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from app.admission import Admission
+from app.config import Settings
 from app.logs import AccessLog
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
+from app.pool import Pool
 
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -38,8 +41,17 @@ async def echo_request_id(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def lifecycle(metrics: Metrics) -> Admission:
+    """The owner of the in-flight count, over a pool never started: these apps run no task."""
+    return Admission(Pool(Settings(workers=1)), metrics)
+
+
 def client(metrics: Metrics, access_log: AccessLog | None = None) -> httpx.AsyncClient:
-    app = RequestContextMiddleware(echo_request_id, metrics, access_log)
+    return client_of(lifecycle(metrics), access_log)
+
+
+def client_of(admission: Admission, access_log: AccessLog | None = None) -> httpx.AsyncClient:
+    app = RequestContextMiddleware(echo_request_id, admission, access_log)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -68,7 +80,9 @@ def routed(metrics: Metrics) -> httpx.AsyncClient:
             Route("/spawn/{name}", endpoint(), methods=["POST"]),
             Route("/thumbs", endpoint(), methods=["POST"]),  # as a user module would add
         ],
-        middleware=[Middleware(RequestContextMiddleware, metrics=metrics, access_log=None)],
+        middleware=[
+            Middleware(RequestContextMiddleware, admission=lifecycle(metrics), access_log=None)
+        ],
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
@@ -123,7 +137,9 @@ async def test_one_endpoint_on_two_paths_is_labelled_by_the_path_that_matched() 
     metrics = Metrics()
     app = Starlette(
         routes=[Route("/a/{x}", ok), Route("/b", ok)],
-        middleware=[Middleware(RequestContextMiddleware, metrics=metrics, access_log=None)],
+        middleware=[
+            Middleware(RequestContextMiddleware, admission=lifecycle(metrics), access_log=None)
+        ],
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
@@ -201,12 +217,13 @@ async def test_unusual_method_is_counted_as_other() -> None:
 
 async def test_failing_app_is_counted_as_500_and_leaves_nothing_inflight() -> None:
     metrics = Metrics()
-    async with client(metrics) as c:
+    admission = lifecycle(metrics)
+    async with client_of(admission) as c:
         with pytest.raises(RuntimeError, match="boom"):
             await c.get("/boom")
     labels = {"route": "other", "method": "GET", "status": "500"}
     assert metrics.registry.get_sample_value("crunch_requests_total", labels) == 1.0
-    assert metrics.inflight == 0
+    assert admission.inflight == 0
 
 
 async def test_request_is_written_to_the_access_log() -> None:
@@ -234,7 +251,7 @@ async def test_non_http_scope_passes_through_untouched() -> None:
 
     metrics = Metrics()
     scope: Scope = {"type": "lifespan"}
-    await RequestContextMiddleware(app, metrics, None)(scope, receive, send)
+    await RequestContextMiddleware(app, lifecycle(metrics), None)(scope, receive, send)
     assert seen == [{"type": "lifespan"}]
     assert metrics.registry.get_sample_value("crunch_requests_total", {}) is None
 
@@ -249,7 +266,7 @@ async def test_passing_probes_are_not_in_the_access_log_failing_ones_are() -> No
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    app = RequestContextMiddleware(probe, metrics, access_log)
+    app = RequestContextMiddleware(probe, lifecycle(metrics), access_log)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         await c.get("/readyz")

@@ -11,22 +11,15 @@ import httpx
 from PIL import Image
 
 from tests.e2e.cluster import ROOT, Cluster
+from tools.photo import photo
 
 VALUES = ROOT / "examples" / "thumbnails" / "values.yaml"
-
-
-def _photo(width: int, height: int) -> bytes:
-    gradient = Image.linear_gradient("L").resize((width, height))
-    image = Image.merge("RGB", (gradient, Image.effect_noise((width, height), 40), gradient))
-    out = io.BytesIO()
-    image.save(out, "JPEG")
-    return out.getvalue()
 
 
 def test_the_thumbnails_example_answers_through_the_ingress(kind: Cluster) -> None:
     cluster = kind
     cluster.deploy("thumbnails", "-f", str(VALUES), image=cluster.example_image)
-    jpeg = _photo(1200, 800)
+    jpeg = photo(1200, 800)
     with httpx.Client(base_url=cluster.ingress_url, timeout=60) as client:
         r = client.post(
             "/work/thumbnail?size=160", content=jpeg, headers={"content-type": "image/jpeg"}

@@ -197,11 +197,3 @@ async def test_tiny_task_is_never_sent_ahead_behind_a_big_one(make_pool: PoolFac
     big_worker = (await big).worker
     # Every tiny task ran on the other worker: none waited behind the big nap.
     assert all(r.worker != big_worker for r in tiny)
-
-
-def test_workers_start_isolated_keeping_the_container_flags() -> None:
-    from app.pool.supervisor import interpreter_flags
-
-    assert interpreter_flags({})[0] == "-I"
-    flags = interpreter_flags({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
-    assert {"-I", "-B", "-u"} <= set(flags)

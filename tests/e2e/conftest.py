@@ -17,6 +17,13 @@ import pytest
 from tests.e2e.cluster import STATE, Cluster
 
 RESULTS = Path(os.environ.get("E2E_RESULTS") or STATE / "results")
+# The chart's in-cluster balancer, on the HAProxy image built for the e2e (never pulled).
+BALANCER = (
+    "--set", "balancer.enabled=true",
+    "--set", "balancer.image.repository=crunch-e2e/haproxy",
+    "--set", "balancer.image.tag=1",
+    "--set", "balancer.image.pullPolicy=Never",
+)  # fmt: skip
 # The autoscaling modes of the chart, each a profile of the standard release.
 MODES = ("prometheus-adapter", "cpu", "keda")
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.conftest import record
+from tests.e2e.conftest import BALANCER, record
 
 QUEUE_TIMEOUT = 4  # seconds: balancer.queueTimeout of this test
 PODS = 2  # crunch-web replicas (values-e2e.yaml), 1 worker each
@@ -33,10 +33,7 @@ CAL_N = 4000
 SPIN_LIMIT = 40000  # CRUNCH_SPIN_LIMIT: room for the ~9 s requests of the 503 case
 
 VALUES = (
-    "--set", "balancer.enabled=true",
-    "--set", "balancer.image.repository=crunch-e2e/haproxy",
-    "--set", "balancer.image.tag=1",
-    "--set", "balancer.image.pullPolicy=Never",
+    *BALANCER,
     "--set", f"balancer.queueTimeout={QUEUE_TIMEOUT}",
     "--set", "autoscaling.mode=off",
     "--set-json", f'serviceDefaults.env=[{{"name":"CRUNCH_SPIN_LIMIT","value":"{SPIN_LIMIT}"}}]',

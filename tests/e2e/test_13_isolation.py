@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import BIN, Cluster, split_image
-from tests.e2e.conftest import MODES, record
+from tests.e2e.conftest import BALANCER, MODES, record
 from tests.packaging.kube import docs
 
 NS = "crunch-isolated"
@@ -40,12 +40,6 @@ NARROW = (
     'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":'
     '{"kubernetes.io/metadata.name":"monitoring"}}}]',
 )
-BALANCER = (
-    "--set", "balancer.enabled=true",
-    "--set", "balancer.image.repository=crunch-e2e/haproxy",
-    "--set", "balancer.image.tag=1",
-    "--set", "balancer.image.pullPolicy=Never",
-)  # fmt: skip
 # A TCP connect from inside a pod: "open <ms>" or "blocked <reason> <ms>".
 CONNECT = """
 import socket, sys, time

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.conftest import record
+from tests.e2e.conftest import BALANCER, record
 
 COOLDOWN = 15  # autoscaling.keda.cooldownPeriod of this test, seconds
 QUEUE_TIMEOUT = 90  # balancer.queueTimeout: the hold lasts at most this long
@@ -25,10 +25,7 @@ BURST = 20
 PATH = "/work/spin?n=2000"
 
 VALUES = (
-    "--set", "balancer.enabled=true",
-    "--set", "balancer.image.repository=crunch-e2e/haproxy",
-    "--set", "balancer.image.tag=1",
-    "--set", "balancer.image.pullPolicy=Never",
+    *BALANCER,
     "--set", f"balancer.queueTimeout={QUEUE_TIMEOUT}",
     "--set", "autoscaling.mode=keda",
     "--set", f"autoscaling.keda.cooldownPeriod={COOLDOWN}",

@@ -8,7 +8,9 @@
 
 E2E_REPORT_RUNS ?= 3
 
-e2e: venv bench-deps example-deps ## kind cluster (node + images built offline), every autoscaling mode, Helm + kustomize, tests/e2e; report of the run
+# tools: test 13 parses the chart's renders with the packaging tools' YAML parser; without
+# them its six admission dry runs would be skipped.
+e2e: venv bench-deps example-deps tools ## kind cluster (node + images built offline), every autoscaling mode, Helm + kustomize, tests/e2e; report of the run
 	scripts/e2e/run.sh
 
 e2e-image: ## build (or reuse from the e2e cache) the offline kind node image and every cluster image
@@ -19,7 +21,7 @@ e2e-image: ## build (or reuse from the e2e cache) the offline kind node image an
 	scripts/e2e/build-images.sh
 	scripts/e2e/build-node-image.sh
 
-e2e-up: venv example-deps e2e-image ## create the e2e cluster, install the stack and crunch; keep it (tests/e2e files then run alone)
+e2e-up: venv example-deps tools e2e-image ## create the e2e cluster, install the stack and crunch; keep it (tests/e2e files then run alone)
 	scripts/e2e/kind.sh preflight
 	. scripts/e2e/lib.sh && $(MAKE) -s image IMAGE="$$E2E_IMAGE"
 	scripts/e2e/build-fixture-image.sh

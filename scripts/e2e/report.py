@@ -76,8 +76,10 @@ def outcome(run_dir: Path) -> str:
         for c in cases
         if c.find("failure") is not None or c.find("error") is not None
     ]
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
     total = len(cases)
-    text = f"{total - len(failed)} of {total} tests passed"
+    text = f"{total - len(failed) - skipped} of {total} tests passed"
+    text += f", {skipped} skipped" if skipped else ""
     return text + (f"; failed: {', '.join(failed)}" if failed else "")
 
 

@@ -697,13 +697,6 @@ def hold_script_for(config: Path) -> Path:
     return config.with_name(HOLD_SCRIPT)
 
 
-def write(config: Path, text: str) -> None:
-    """Write a rendered configuration and, when it loads one, its hold action."""
-    if f"lua-load {hold_script_for(config)}" in text:
-        hold_script_for(config).write_text(HOLD_LUA)
-    config.write_text(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crunch haproxy-config",
@@ -781,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crunch haproxy-config: {exc}", file=sys.stderr)
         return 2
     if output:
-        write(output, text)
+        hold_script_for(output).write_text(HOLD_LUA)
+        output.write_text(text)
     else:
         sys.stdout.write(text)
     return 0

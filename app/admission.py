@@ -23,8 +23,6 @@ from app.pool.pool import room as pool_room
 if TYPE_CHECKING:
     from app.spawn import Lease, Spawner
 
-DRAIN_RETRY_AFTER_S = 1.0
-
 
 class Phase(enum.Enum):
     STARTING = "starting"
@@ -68,12 +66,7 @@ class Admission:
     def abort(self) -> None:
         """Stop now: fail every queued and running task as ``draining``."""
         self.close()
-        self.pool.abort(
-            Draining(
-                "the server was stopped before the task finished",
-                retry_after=DRAIN_RETRY_AFTER_S,
-            )
-        )
+        self.pool.abort(Draining("the server was stopped before the task finished"))
 
     @property
     def idle(self) -> bool:
@@ -99,9 +92,7 @@ class Admission:
         """Refuse now if ``tasks`` new tasks cannot all start or queue."""
         if self.draining:
             self._count("draining")
-            raise Draining(
-                "this pod is shutting down; retry on another", retry_after=DRAIN_RETRY_AFTER_S
-            )
+            raise Draining("this pod is shutting down; retry on another")
         pool = self.pool
         if tasks > pool.size + pool.queue_limit:
             # Not even an idle pod could take it: a Retry-After would promise in vain.

@@ -12,11 +12,13 @@ class CrunchError(Exception):
     code = "internal"
     # Close the connection after answering: what is left of the request cannot be trusted.
     close = False
+    # Seconds of Retry-After when the raiser gives none: set where a retry can succeed.
+    default_retry_after: float | None = None
 
     def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.retry_after = retry_after
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
 
     def headers(self) -> dict[str, str]:
         headers = {"Connection": "close"} if self.close else {}
@@ -75,9 +77,15 @@ class Overloaded(CrunchError):
 
 
 class Draining(CrunchError):
-    """The process is shutting down; another pod should take the request."""
+    """The process is shutting down; another pod should take the request at once."""
 
-    status, code = 503, "draining"
+    status, code, default_retry_after = 503, "draining", 1.0
+
+
+class Starting(CrunchError):
+    """The worker pool has not started yet (readiness only)."""
+
+    status, code, default_retry_after = 503, "starting", 1.0
 
 
 class QueueTimeout(CrunchError):

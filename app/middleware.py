@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.admission import DRAIN_RETRY_AFTER_S
 from app.errors import Draining
 from app.responses import error_response
 
@@ -23,9 +22,7 @@ if TYPE_CHECKING:
 
 _METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The answer of a request cut by a forced exit, rendered once: a drain's refusal.
-_CUT = error_response(
-    Draining("the server stopped before the request finished", retry_after=DRAIN_RETRY_AFTER_S)
-)
+_CUT = error_response(Draining("the server stopped before the request finished"))
 _CUT_START: Message = {
     "type": "http.response.start",
     "status": _CUT.status_code,

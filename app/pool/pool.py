@@ -205,7 +205,7 @@ class Pool:
     ) -> TaskResult:
         """Run task ``name`` with validated ``params`` on an idle worker; await its result."""
         if self._closing:
-            raise Draining("the server is shutting down", retry_after=1.0)
+            raise Draining("the server is shutting down")
         spec = self.specs.get(name)
         if spec is None:
             raise UnknownTask(f"unknown task {name!r}")

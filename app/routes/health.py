@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.errors import Draining, Starting
 from app.metrics import CONTENT_TYPE_LATEST
 from app.openapi import Operation, error_responses, json_content
-from app.responses import JSONResponse
+from app.responses import JSONResponse, error_response
 from app.state import state_of
 
 
@@ -19,17 +20,9 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     state = state_of(request)
     if state.admission.draining:
-        return JSONResponse(
-            {"error": "draining", "detail": "shutting down"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        return error_response(Draining("shutting down"))
     if not state.admission.ready:
-        return JSONResponse(
-            {"error": "starting", "detail": "worker pool is starting"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        return error_response(Starting("worker pool is starting"))
     pool = state.pool
     return JSONResponse(
         {"status": "ready", "workers": pool.size, "busy": pool.busy, "queued": pool.queued}

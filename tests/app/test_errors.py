@@ -20,6 +20,7 @@ EXPECTED: dict[type[CrunchError], tuple[int, str]] = {
     errors.InvalidParams: (422, "invalid_params"),
     errors.Overloaded: (503, "overloaded"),
     errors.Draining: (503, "draining"),
+    errors.Starting: (503, "starting"),
     errors.QueueTimeout: (503, "queue_timeout"),
     errors.TaskTimeout: (504, "task_timeout"),
     errors.WorkerCrashed: (500, "worker_crashed"),
@@ -75,3 +76,11 @@ def test_retry_after_rounds_up_to_whole_seconds_at_least_one(seconds: float, hea
 @pytest.mark.parametrize("cls", [errors.Overloaded, errors.Draining, errors.QueueTimeout])
 def test_every_503_can_carry_retry_after(cls: type[CrunchError]) -> None:
     assert cls("busy", retry_after=0.4).headers() == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize("cls", [errors.Draining, errors.Starting])
+def test_another_pod_can_take_it_at_once(cls: type[CrunchError]) -> None:
+    # Raised without a Retry-After (the pool failing what it queued, /readyz), these
+    # still tell the client when to retry: at once, on another pod.
+    assert cls("shutting down").headers() == {"Retry-After": "1"}
+    assert cls("shutting down", retry_after=3).headers() == {"Retry-After": "3"}

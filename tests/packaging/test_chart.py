@@ -282,8 +282,10 @@ def test_cpu_request_equals_the_limit_unless_lowered() -> None:
         assert res["requests"]["cpu"] == res["limits"]["cpu"] == "2"
     lowered = resources("--set", "serviceDefaults.resources.requests.cpu=250m")
     for res in lowered.values():
-        assert res["requests"] == {"cpu": "250m", "memory": "256Mi"}
-        assert res["limits"] == {"cpu": "2", "memory": "512Mi"}, "the pool is sized to the limit"
+        assert res["requests"] == {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "64Mi"}
+        assert res["limits"] == {"cpu": "2", "memory": "512Mi", "ephemeral-storage": "256Mi"}, (
+            "the pool is sized to the limit"
+        )
     services = [
         {"name": "web", "path": "/", "crunchServices": "none", "workers": 4,
          "resources": {"requests": {"cpu": 1.5}}},
@@ -329,8 +331,8 @@ def test_e2e_values_give_the_kind_overlay_resources() -> None:
             c["resources"]
             == k["resources"]
             == {
-                "requests": {"cpu": "250m", "memory": "128Mi"},
-                "limits": {"cpu": "1", "memory": "384Mi"},
+                "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+                "limits": {"cpu": "1", "memory": "384Mi", "ephemeral-storage": "256Mi"},
             }
         )
 

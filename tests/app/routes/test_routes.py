@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, start_server
-from tests.support import contract
+from tests.support import contract, promtool
 from tools.metrics import sample
 
 
@@ -119,6 +119,16 @@ def test_metrics_expose_every_contract_name(client: httpx.Client) -> None:
     # The parser names a counter's family without its _total.
     for name in (name.removesuffix("_total") for name in contract.METRICS):
         assert name in names, name
+
+
+def test_promtool_finds_nothing_to_lint_in_the_metrics_page(client: httpx.Client) -> None:
+    # Every kind of series present: a task run, a task error, an unknown route.
+    client.get("/work/spin", params={"n": 5})
+    client.get("/work/spin", params={"n": -1})
+    client.get("/no/such/route")
+    page = client.get("/metrics").text
+    result = promtool.check("metrics", stdin=page)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result
 
 
 def _sample(text: str, name: str, **labels: str) -> float:

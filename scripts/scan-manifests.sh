@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security and best-practice scans (checkov, kube-score) of what users deploy: the chart rendered for each
+# Security and best-practice scans (checkov, kube-score, hadolint) of what users deploy: the chart rendered for each
 # autoscaling mode with every optional resource on, every kustomize tree, and the
 # Dockerfiles (crunch's and the thumbnails example's). Skipped checks and their reasons: .checkov.yaml and the inline
 # checkov skips. Runs offline (--skip-download; inside a network namespace when
@@ -28,6 +28,10 @@ if unshare -n true 2>/dev/null; then
 else
   "${checkov[@]}"
 fi
+
+# hadolint (with the shellcheck it embeds) on both Dockerfiles: any finding fails.
+.cache/tools-venv/bin/hadolint Dockerfile examples/thumbnails/Dockerfile
+echo "hadolint: no finding in 2 Dockerfiles"
 
 # kube-score: every CRITICAL finding fails (its exit code); warnings are printed. Two
 # checks are off, each for a reason of the chart's:

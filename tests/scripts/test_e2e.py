@@ -81,6 +81,18 @@ def _run_dir(tmp_path: Path, decision: float, ready: float) -> Path:
     return d
 
 
+def _report(runs: list[Path]) -> str:
+    """The report of these runs, as `make e2e` writes it beside the last one."""
+    subprocess.run(
+        [sys.executable, str(E2E / "report.py"), "--results", *map(str, runs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return (runs[-1] / "report.md").read_text()
+
+
 def test_the_report_of_a_run_marks_each_goal_and_leaves_the_docs_alone(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -146,14 +158,7 @@ def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_pat
         )
         runs.append(d)
     for chosen, verdicts in ((runs[:2], "**pass**"), (runs, "**MISS**")):
-        subprocess.run(
-            [sys.executable, str(E2E / "report.py"), "--results", *map(str, chosen)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        report = (chosen[-1] / "report.md").read_text()
+        report = _report(chosen)
         rows = [
             r for r in report.splitlines() if r.startswith(("| failed requests", "| 200 again"))
         ]
@@ -183,12 +188,5 @@ def test_the_report_checks_each_proportional_run_against_its_own_band(tmp_path: 
         ),
         (runs, "| 4 x one pod | 8 | 12 [9-12] | band 6-10, 8-13: 2 of 3 runs in it: **MISS** |"),
     ):
-        subprocess.run(
-            [sys.executable, str(E2E / "report.py"), "--results", *map(str, chosen)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        report = (chosen[-1] / "report.md").read_text()
+        report = _report(chosen)
         assert row in report, report

@@ -164,20 +164,18 @@ def _per_run(
     return [get(r) for r in runs if r]
 
 
-def band_goal(runs: list[list[dict[str, Any]]], i: int) -> str:
-    """Test 10's goal for step i > 0 over the runs: each run's count against its own
-    band (the HPA's 10 % tolerance applied to twice that run's 2 x count); pass only
-    when every run's count is in its band."""
-    if i == 0:
-        return "-"
+def band_goal(steps: list[dict[str, Any]]) -> str:
+    """Test 10's goal for one step over the runs: each run's steady count against the
+    band that run's test recorded for it (only the 4 x step has one); pass only when
+    every run's count is in its band."""
     verdicts = []
-    for steps in runs:
-        first, count = num(steps[0].get("replicas")), num(steps[i].get("replicas"))
-        if first and count is not None:
-            low, high = math.floor(2 * first / 1.1**2), math.ceil(2 * first / 0.9**2)
+    for step in steps:
+        count = num(step.get("replicas"))
+        if step.get("band") and count is not None:
+            low, high = step["band"]
             verdicts.append((low, high, low <= count <= high))
     if not verdicts:
-        return "n/a"
+        return "-"
     bands = sorted({f"{low}-{high}" for low, high, _ in verdicts})
     inside = sum(ok for _, _, ok in verdicts)
     mark = "**pass**" if inside == len(verdicts) else "**MISS**"
@@ -314,7 +312,7 @@ def render(run_dirs: Sequence[Path], img_dir: Path, img_prefix: str) -> str:
             steady = [p["steps"][i].get("replicas") for p in prop if len(p.get("steps", [])) > i]
             _, steady_s = summarize(steady, "{:.0f}")
             x = num(step.get("load_x")) or 0
-            goal = band_goal([p["steps"] for p in prop if len(p.get("steps", [])) > i], i)
+            goal = band_goal([p["steps"][i] for p in prop if len(p.get("steps", [])) > i])
             lines.append(
                 f"| {x:.0f} x one pod | {2 * x:.0f} | {steady_s} | {goal} "
                 f"| {len(step.get('nodes', {}))} workers |"

@@ -171,13 +171,13 @@ def test_the_report_checks_a_lost_node_against_its_own_inflight_requests(tmp_pat
 
 def test_the_report_checks_each_proportional_run_against_its_own_band(tmp_path: Path) -> None:
     runs = []
-    # (2 x count, 4 x count): bands 6-10 for 4 pods and 8-13 for 5.
-    for i, (two, four) in enumerate(((4, 9), (5, 12), (4, 12))):
+    # (2 x count, 4 x count, the band test 10 recorded for the 4 x count).
+    for i, (two, four, band) in enumerate(((4, 9, [6, 10]), (5, 12, [8, 13]), (4, 12, [6, 10]))):
         d = tmp_path / f"run-{i}"
         d.mkdir()
         steps = [
             {"load_x": 2, "replicas": two, "nodes": {"a": 1, "b": 1, "c": 1}},
-            {"load_x": 4, "replicas": four, "nodes": {"a": 1, "b": 1, "c": 1}},
+            {"load_x": 4, "replicas": four, "band": band, "nodes": {"a": 1, "b": 1, "c": 1}},
         ]
         (d / "proportional.json").write_text(json.dumps({"steps": steps, "peak_replicas": four}))
         runs.append(d)

@@ -1,6 +1,6 @@
 # The HTTP contract: schemathesis fuzzes /openapi.json against a real `crunch serve`
 # (every check; any finding fails). See scripts/schemathesis.sh. Prometheus' promtool
-# checks the /metrics page and the chart's PromQL (tests/app/test_metrics.py,
+# checks the /metrics page and the chart's PromQL (tests/app/routes/test_routes.py,
 # tests/packaging/test_promql.py); its tests skip, saying why, without it.
 
 .PHONY: schemathesis promtool

@@ -56,12 +56,13 @@ PY
   touch "$BIN/.layer-$layer_sum"
 fi
 
-KUBE_SCORE=github.com/zegl/kube-score/cmd/kube-score@v1.20.0
-if [ ! -x "$BIN/kube-score" ] || [ ! -f "$BIN/.kube-score-v1.20.0" ]; then
+KUBE_SCORE_VERSION=v1.20.0
+if [ ! -x "$BIN/kube-score" ] || [ ! -f "$BIN/.kube-score-$KUBE_SCORE_VERSION" ]; then
   if command -v go >/dev/null 2>&1; then
-    echo "tools: building kube-score ($KUBE_SCORE)"
-    GOBIN=$PWD/$BIN GOFLAGS="-trimpath -buildvcs=false" nice -n 10 go install "$KUBE_SCORE"
-    rm -f "$BIN"/.kube-score-* && touch "$BIN/.kube-score-v1.20.0"
+    module=github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION
+    echo "tools: building kube-score ($module)"
+    GOBIN=$PWD/$BIN GOFLAGS="-trimpath -buildvcs=false" nice -n 10 go install "$module"
+    rm -f "$BIN"/.kube-score-* && touch "$BIN/.kube-score-$KUBE_SCORE_VERSION"
   else
     echo "tools: kube-score not installed: no Go toolchain (go) on PATH"
   fi

@@ -20,11 +20,10 @@ if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1
   exit 1
 fi
 download() { (cd "$DL" && apt-get download prometheus >/dev/null 2>&1); }
-if ! download; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null && download; else false; fi || {
-    echo "promtool-install: apt-get download prometheus failed (run apt-get update as root?)" >&2
-    exit 1
-  }
+# Stale or missing package lists: only root may refresh them.
+if ! download && ! { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && download; }; then
+  echo "promtool-install: apt-get download prometheus failed (run apt-get update as root?)" >&2
+  exit 1
 fi
 deb=$(ls -1 "$DL"/prometheus_*.deb | tail -n 1)
 echo "promtool-install: promtool from $(basename "$deb")" >&2

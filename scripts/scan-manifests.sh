@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Security and best-practice scans (checkov, kube-score, hadolint) of what users deploy: the chart rendered for each
-# autoscaling mode with every optional resource on, every kustomize tree, and the
-# Dockerfiles (crunch's and the thumbnails example's). Skipped checks and their reasons: .checkov.yaml and the inline
-# checkov skips. Runs offline (--skip-download; inside a network namespace when
-# this machine allows one). Needs `make tools`.
+# Security and best-practice scans (checkov, kube-score, hadolint) of what users
+# deploy: the chart rendered for each autoscaling mode with every optional resource
+# on, every kustomize tree, and the Dockerfiles (crunch's and the thumbnails
+# example's). Skipped checks and their reasons: .checkov.yaml, the inline checkov
+# skips and the kube-score block below. checkov runs offline (--skip-download; inside
+# a network namespace when this machine allows one). Needs `make tools`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.cache/bin
